@@ -1,0 +1,7 @@
+"""Test-wide settings: quiet TensorFlow and a private cache for built-in data sets."""
+import os
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Built-in data sets are generated once per test session, never into the user's cache.
+os.environ["TFGAN3D_CACHE"] = tempfile.mkdtemp(prefix="tfgan3d-test-cache-")

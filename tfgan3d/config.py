@@ -1,0 +1,163 @@
+"""Run configuration: one dataclass per mode, presets, and the command-line mapping.
+
+Every field of a mode's config is a command-line option (`lambda_l1` -> `--lambda-l1`). The
+resolved config is a plain JSON-serialisable dataclass, written to `<run_dir>/config.json`.
+Precedence: dataclass defaults < preset < a resumed run's config.json < explicit flags.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+PRESETS = ("paper", "quick", "tiny")
+STRATEGIES = ("auto", "one", "mirrored", "multi-worker")
+LR_SCHEDULES = ("constant", "linear", "piecewise")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the field and the value."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Options shared by every mode."""
+
+    mode: str = ""
+    preset: str = "quick"
+    data: str | None = None           # None: the mode's built-in simulated data set
+    run_dir: str = "runs"             # parent folder of the numbered run folders
+    run_name: str | None = None       # optional suffix of the run folder's name
+    steps: int | None = None          # training iterations (one train_step each)
+    epochs: float | None = None       # or passes over the training set
+    batch_size: int = 1               # global batch, split over the replicas
+    resume: str | None = None         # "latest" (newest run of this mode) or a run folder
+    seed: int = 0
+    strategy: str = "auto"
+    jit: bool = False                 # XLA for the train step
+    mixed_precision: bool = False
+    dry_run: bool = False
+    deterministic: bool = False       # deterministic input pipeline and ops
+    checkpoint_every: int = 500       # iterations between checkpoints
+    keep_checkpoints: int = 3
+    log_every: int = 50               # iterations between CSV / TensorBoard rows
+    sample_every: int = 500           # iterations between sample outputs
+    lr_schedule: str = "constant"     # constant | linear | piecewise
+    lr_decay_start: float = 0.5       # linear: fraction of the run kept at the base rate
+    lr_boundaries: tuple[int, ...] = ()   # piecewise: iteration boundaries
+    lr_factors: tuple[float, ...] = ()    # piecewise: factor of the base rate per piece
+    cache_dir: str | None = None      # built-in data sets; default $TFGAN3D_CACHE or ~/.cache/tfgan3d
+
+    # Per-preset overrides; subclasses extend these dicts.
+    PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {"paper": {}, "quick": {}, "tiny": {}}
+
+    def validate(self) -> None:
+        """Raises ConfigError for values out of range."""
+        if self.preset not in PRESETS:
+            raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"--strategy: expected one of {', '.join(STRATEGIES)}, "
+                              f"got {self.strategy!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule: expected one of {', '.join(LR_SCHEDULES)}, "
+                              f"got {self.lr_schedule!r}")
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError(f"give --steps or --epochs, not both (got steps={self.steps}, "
+                              f"epochs={self.epochs})")
+        for name in ("batch_size", "checkpoint_every", "log_every", "sample_every",
+                     "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: expected >= 1, "
+                                  f"got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--steps: expected >= 1, got {self.steps}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"--epochs: expected > 0, got {self.epochs}")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ConfigError(f"--lr-decay-start: expected a fraction in [0, 1], "
+                              f"got {self.lr_decay_start}")
+        if self.lr_schedule == "piecewise" and len(self.lr_factors) != len(self.lr_boundaries) + 1:
+            raise ConfigError(f"--lr-factors needs one more value than --lr-boundaries "
+                              f"(got {len(self.lr_factors)} factors, "
+                              f"{len(self.lr_boundaries)} boundaries)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def field_types(cls) -> dict[str, typing.Any]:
+    """Field name -> resolved type annotation of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _scalar_type(tp):
+    """(python type, is_tuple) of a field annotation such as `int | None` or `tuple[int, ...]`."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return args[0], True
+    if args and origin is not tuple:          # Optional[X] / X | None
+        inner = args[0]
+        if typing.get_origin(inner) is tuple:
+            return typing.get_args(inner)[0], True
+        return inner, False
+    return tp, False
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
+    """One option per field; defaults are suppressed so that only given flags are returned."""
+    for name, tp in field_types(cls).items():
+        if name == "mode":
+            continue
+        flag = "--" + name.replace("_", "-")
+        base, is_tuple = _scalar_type(tp)
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS)
+        elif is_tuple:
+            parser.add_argument(flag, type=base, nargs="*", default=argparse.SUPPRESS,
+                                metavar=name.upper())
+        else:
+            parser.add_argument(flag, type=base, default=argparse.SUPPRESS,
+                                metavar=name.upper())
+
+
+def resolve_config(cls, mode: str, overrides: dict, base: dict | None = None):
+    """Builds a config: defaults < preset < `base` (a resumed run's config) < `overrides`."""
+    preset = overrides.get("preset") or (base or {}).get("preset") or cls.preset
+    if preset not in PRESETS:
+        raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+    values = dict(cls.PRESET_VALUES.get(preset, {}))
+    values.update(base or {})
+    values.update(overrides)
+    values["mode"] = mode
+    values["preset"] = preset
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown config fields {unknown} for mode {mode!r}; "
+                          f"valid: {', '.join(sorted(names))}")
+    types = field_types(cls)
+    for name, value in values.items():
+        base_type, is_tuple = _scalar_type(types[name])
+        if is_tuple and value is not None:
+            values[name] = tuple(base_type(v) for v in value)
+    config = cls(**values)
+    config.validate()
+    return config
+
+
+def load_config_json(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no config.json; is {run_dir} a tfgan3d run folder?") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None

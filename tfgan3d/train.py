@@ -1,0 +1,74 @@
+"""`python -m tfgan3d.train --mode MODE [options]`: parse -> config -> trainer.
+
+`--mode` is read first; the mode then contributes its own options (`--mode pix2pix --help`
+lists them). Without `--data` every mode trains on its built-in simulated data set.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tfgan3d import config as config_lib
+from tfgan3d import registry
+
+USAGE = "python -m tfgan3d.train --mode MODE [--preset paper|quick|tiny] [options]"
+
+
+def _mode_parser(mode: str, module) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfgan3d.train", allow_abbrev=False,
+        description=f"Train the {mode} mode: {module.DESCRIPTION}",
+        epilog="Flags left out take the preset's value (config.json of a run lists them all).")
+    parser.add_argument("--mode", required=True, choices=registry.mode_names())
+    config_lib.add_config_arguments(parser, module.CONFIG)
+    return parser
+
+
+def _top_help() -> str:
+    lines = [f"usage: {USAGE}", "", "modes:"]
+    for name in registry.mode_names():
+        lines.append(f"  {name:14s} {registry.get_mode(name).DESCRIPTION}")
+    lines += ["", "`python -m tfgan3d.train --mode MODE --help` lists the options of a mode."]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> tuple[str, dict]:
+    """Returns (mode, explicitly given options). Exits with a message on bad input."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--mode")
+    pre.add_argument("-h", "--help", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    if known.mode is None:
+        if known.help:
+            print(_top_help())
+            sys.exit(0)
+        sys.exit(f"error: --mode is required; valid modes: {', '.join(registry.mode_names())}\n"
+                 f"usage: {USAGE}")
+    try:
+        module = registry.get_mode(known.mode)
+    except registry.UnknownModeError as err:
+        sys.exit(f"error: {err}")
+    parser = _mode_parser(known.mode, module)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        valid = sorted(a for action in parser._actions for a in action.option_strings
+                       if a.startswith("--"))
+        parser.error(f"unrecognized arguments for mode {known.mode}: {' '.join(unknown)}\n"
+                     f"valid options: {' '.join(valid)}")
+    options = vars(args)
+    options.pop("mode")
+    return known.mode, options
+
+
+def main(argv: list[str] | None = None):
+    mode, options = parse_args(sys.argv[1:] if argv is None else argv)
+    from tfgan3d.trainers import runner  # TensorFlow is imported from here on
+
+    try:
+        return runner.run_mode(mode, options)
+    except (config_lib.ConfigError, runner.RunError) as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""pix2pix recipe: RGB -> depth pairs, U-Net + PatchGAN, Adam, optional linear decay."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan3d import config as config_lib
+from tfgan3d.data import builtin, paired
+from tfgan3d.data.images import DepthSpec
+from tfgan3d.models.pix2pix import Pix2Pix
+from tfgan3d.networks.pix2pix import build_patchgan_discriminator, build_unet_generator
+from tfgan3d.trainers import runner
+
+DESCRIPTION = "conditional GAN for monocular depth, RGB -> depth (seed 000)"
+INFERENCE = ("eval", "paper")
+
+
+@dataclasses.dataclass
+class Pix2PixConfig(config_lib.TrainConfig):
+    data: str | None = "builtin:scenes-virtual"
+    test_data: str | None = None      # default: the test split of --data
+    layout: str = "auto"              # auto | folders | aligned
+    depth_encoding: str = "auto"      # auto | png16 | grey8 | npy
+    depth_scale: float | None = None  # metres per unit of 16-bit PNGs (dataset.json if absent)
+    grey_convention: str | None = None  # near-dark | near-bright (8-bit grey depth)
+    max_depth: float = 10.0           # metres mapped to +1 of the generator's tanh
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+    n_down: int = 8                   # U-Net depth: crop_size / 2**n_down must be >= 1
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 3                 # 3: the 70x70 PatchGAN
+    norm: str = "batch"               # batch | instance | none
+    bottleneck_norm: bool = True
+    lambda_l1: float = 100.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_update: str = "alternating"     # alternating (paper) | simultaneous (TF tutorial)
+    mask_invalid: bool = True         # L1 over valid depth pixels only
+    inference: str = "eval"           # eval: dropout off, moving BN stats | paper: as training
+    sim_size: int = 256               # built-in data: rendered image side
+    n_train: int = 1500               # built-in data: training scenes (the seed used 1500)
+    n_test: int = 150
+    n_samples: int = 4                # test images in the sample grids
+
+    PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {
+        # The seed's settings: 200 epochs over 1500 pairs at batch 1, the pix2pix default
+        # of constant lr for the first half, then linear decay to zero.
+        "paper": dict(batch_size=1, steps=300_000, lr_schedule="linear", lr_decay_start=0.5,
+                      checkpoint_every=5000, log_every=100, sample_every=5000),
+        "quick": dict(batch_size=4, steps=1200, sim_size=64, load_size=72, crop_size=64,
+                      n_down=6, ngf=32, ndf=32, bottleneck_norm=False, n_train=400, n_test=50,
+                      checkpoint_every=200, log_every=50, sample_every=400),
+        "tiny": dict(batch_size=2, steps=20, sim_size=32, load_size=36, crop_size=32, n_down=5,
+                     ngf=8, ndf=8, bottleneck_norm=False, n_train=12, n_test=4, n_samples=2,
+                     checkpoint_every=10, log_every=5, sample_every=10),
+    }
+
+    def validate(self):
+        super().validate()
+        if self.inference not in INFERENCE:
+            raise config_lib.ConfigError(f"--inference: expected one of {', '.join(INFERENCE)}, "
+                                         f"got {self.inference!r}")
+        if self.crop_size % 2 ** self.n_down:
+            raise config_lib.ConfigError(
+                f"--crop-size {self.crop_size} is not a multiple of 2**n_down = "
+                f"{2 ** self.n_down}; choose --n-down so that the U-Net fits the crop")
+        if self.load_size < self.crop_size:
+            raise config_lib.ConfigError(f"--load-size {self.load_size} is smaller than "
+                                         f"--crop-size {self.crop_size}")
+
+
+CONFIG = Pix2PixConfig
+
+
+def depth_spec(config: Pix2PixConfig) -> DepthSpec:
+    values = {"encoding": config.depth_encoding, "max_depth": config.max_depth}
+    if config.depth_scale is not None:
+        values["depth_scale"] = config.depth_scale
+    if config.grey_convention is not None:
+        values["grey_convention"] = config.grey_convention
+    return DepthSpec(**values)
+
+
+def data_root(config: Pix2PixConfig, source: str):
+    return builtin.resolve_data_source(source, n_train=config.n_train, n_test=config.n_test,
+                                       size=config.sim_size, seed=config.seed,
+                                       cache_dir=config.cache_dir)
+
+
+def find_files(config: Pix2PixConfig, source: str, split: str) -> paired.PairedFiles:
+    files = paired.discover_pairs(data_root(config, source), split=split, layout=config.layout,
+                                  spec=depth_spec(config))
+    paired.validate_pairs(files)
+    return files
+
+
+def build_model(config: Pix2PixConfig) -> Pix2Pix:
+    """The Pix2Pix wrapper with freshly initialised networks (call under a strategy scope)."""
+    size = (config.crop_size, config.crop_size)
+    # The generator takes any size that is a multiple of 2**n_down (inference, export).
+    generator = build_unet_generator(3, 1, size=(None, None), n_down=config.n_down, ngf=config.ngf,
+                                     norm=config.norm, bottleneck_norm=config.bottleneck_norm)
+    discriminator = build_patchgan_discriminator(3, 1, size=size, ndf=config.ndf,
+                                                 n_layers=config.d_layers, norm=config.norm)
+    return Pix2Pix(generator, discriminator, lambda_l1=config.lambda_l1,
+                   d_update=config.d_update, mask_invalid=config.mask_invalid)
+
+
+def make_optimizers(config: Pix2PixConfig, total: int) -> dict:
+    def adam():
+        lr = runner.learning_rate(config, config.lr, total)
+        opt = keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
+            opt = keras.optimizers.LossScaleOptimizer(opt)
+        return opt
+    return {"g": adam(), "d": adam()}
+
+
+def predict_depth(model: Pix2Pix, real_a, config: Pix2PixConfig):
+    """Generator output mapped back to metres."""
+    fake_b = model.generator(real_a, training=config.inference == "paper")
+    return (tf.cast(fake_b, tf.float32) + 1.0) * 0.5 * config.max_depth
+
+
+def _grey(depth, valid, max_depth):
+    g = np.clip(depth / max_depth, 0, 1)
+    if valid is not None:
+        g = np.where(valid > 0, g, 0)
+    return np.repeat((g * 255).astype(np.uint8), 3, axis=-1)
+
+
+def sample_grid(model, batch, config) -> np.ndarray:
+    """uint8 image: one row per example, input | prediction | ground truth (near dark)."""
+    pred = predict_depth(model, batch["real_a"], config).numpy()
+    rgb = ((batch["real_a"].numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    gt = batch["depth"].numpy()
+    rows = [np.concatenate([rgb[i], _grey(pred[i], None, config.max_depth),
+                            _grey(gt[i], batch["valid_b"].numpy()[i], config.max_depth)], axis=1)
+            for i in range(len(rgb))]
+    return np.concatenate(rows, axis=0)
+
+
+def serving_endpoints(model: Pix2Pix, config: Pix2PixConfig) -> dict:
+    """serving_default: uint8 RGB [B, H, W, 3] -> {"depth": float32 metres [B, H, W, 1]}.
+
+    H and W must be multiples of 2**n_down (256 at the paper preset); the trained crop size
+    is the natural choice. Inference follows --inference (eval: deterministic).
+    """
+    multiple = 2 ** config.n_down
+
+    def serve(rgb):
+        shape = tf.shape(rgb)
+        tf.debugging.assert_equal(
+            tf.stack([shape[1] % multiple, shape[2] % multiple]), 0,
+            message=f"image height and width must be multiples of {multiple}")
+        real_a = tf.cast(rgb, tf.float32) / 127.5 - 1.0
+        return {"depth": predict_depth(model, real_a, config)}
+
+    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8,
+                                                      name="rgb")])}
+
+
+def export_parts(model: Pix2Pix) -> dict:
+    """Networks saved on their own (the wrapper is training scaffolding)."""
+    return {"generator": model.generator, "discriminator": model.discriminator}
+
+
+def train(config: Pix2PixConfig, run: runner.Run) -> dict:
+    train_files = find_files(config, config.data, "train")
+    test_source = config.test_data or config.data
+    try:
+        test_files = find_files(config, test_source, "test")
+    except ValueError:
+        test_files = train_files  # a folder without a test split: sample from training data
+    total = runner.total_steps(config, len(train_files), default=1000)
+    common = dict(crop_size=config.crop_size, max_depth=config.max_depth, seed=config.seed,
+                  deterministic=config.deterministic)
+    dataset = paired.make_pix2pix_dataset(
+        train_files, load_size=config.load_size, batch_size=config.batch_size, training=True,
+        flip=config.flip, shuffle=True, repeat=True, **common)
+    sample_batch = next(iter(paired.make_pix2pix_dataset(
+        test_files, batch_size=config.n_samples, training=False, shuffle=False, **common)))
+
+    with run.strategy.scope():
+        model = build_model(config)
+        optimizers = make_optimizers(config, total)
+        model.compile(g_optimizer=optimizers["g"], d_optimizer=optimizers["d"],
+                      jit_compile=config.jit)
+
+    run.samples_dir.mkdir(exist_ok=True)
+
+    def sample_fn(step):
+        grid = sample_grid(model, sample_batch, config)
+        runner.write_atomic(run.samples_dir / f"step_{step:07d}.png",
+                            tf.io.encode_png(grid).numpy())
+        tf.summary.image("input | prediction | ground truth", grid[None], max_outputs=1)
+
+    return runner.fit(model, dataset, run, total=total, optimizers=optimizers,
+                      sample_fn=sample_fn)
