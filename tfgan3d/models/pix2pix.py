@@ -66,7 +66,8 @@ class Pix2Pix(keras.Model):
     def _apply(self, optimizer, tape, loss, variables):
         """One optimizer step on a per-replica mean loss (scaled for replicas and for
         mixed-precision loss scaling)."""
-        scaled = optimizer.scale_loss(losses.replica_scaled(loss))
+        with tape:  # the scaling must be recorded too
+            scaled = optimizer.scale_loss(losses.replica_scaled(loss))
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
@@ -76,6 +77,7 @@ class Pix2Pix(keras.Model):
         return g_gan + self.lambda_l1 * g_l1, g_gan, g_l1
 
     def train_step(self, batch):
+        batch, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
         real_a, real_b = batch["real_a"], batch["real_b"]
         mask = batch.get("valid_b") if self.mask_invalid else None
         D = self.discriminator

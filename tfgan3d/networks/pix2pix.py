@@ -43,20 +43,21 @@ def _down(x, filters, norm, name, use_norm=True):
     return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
 
 
-def _up(x, filters, norm, name, dropout: bool):
+def _up(x, filters, norm, name, dropout: float):
     x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=norm == "none",
                                kernel_initializer=_init(), name=f"{name}_deconv")(x)
     n = _norm(norm, f"{name}_norm")
     if n is not None:
         x = n(x)
     if dropout:
-        x = layers.Dropout(0.5, name=f"{name}_dropout")(x)
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def build_unet_generator(input_channels: int = 3, output_channels: int = 1, *, size=(256, 256),
                          n_down: int = 8, ngf: int = 64, norm: str = "batch",
-                         bottleneck_norm: bool = True, name: str = "generator") -> keras.Model:
+                         bottleneck_norm: bool = True, dropout: float = 0.5,
+                         name: str = "generator") -> keras.Model:
     """U-Net: `n_down` stride-2 blocks down to 1x1 at `size`, mirrored up with skip links.
 
     Encoder widths ngf, 2ngf, 4ngf, 8ngf, 8ngf, ... (no norm on the first block). Decoder:
@@ -77,7 +78,7 @@ def build_unet_generator(input_channels: int = 3, output_channels: int = 1, *, s
         x = _down(x, w, norm, f"down{i + 1}", use_norm=use_norm)
         skips.append(x)
     for j, (w, skip) in enumerate(zip(reversed(widths[:-1]), reversed(skips[:-1]))):
-        x = _up(x, w, norm, f"up{j + 1}", dropout=j < 3)
+        x = _up(x, w, norm, f"up{j + 1}", dropout=dropout if j < 3 else 0.0)
         x = layers.Concatenate(name=f"skip{j + 1}")([x, skip])
     x = layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same",
                                kernel_initializer=_init(), name="out_deconv")(x)
