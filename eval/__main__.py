@@ -1,0 +1,28 @@
+"""`tfgan3d-eval PROGRAM [args]` (or `python -m tfgan3d.eval PROGRAM`): the evaluation programs.
+
+  pix2pix   metrics, .npy predictions and grids of a pix2pix run on a test set
+  domains   the seed's 2x2 virtual / real-like train-test experiment
+  render    VTK renders of voxel scenes in a .npy file
+"""
+import importlib
+import sys
+
+PROGRAMS = {
+    "pix2pix": "tfgan3d.eval.pix2pix_eval",
+    "domains": "tfgan3d.eval.pix2pix_domains",
+    "render": "tfgan3d.eval.render",
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    if argv[0] not in PROGRAMS:
+        sys.exit(f"error: unknown program {argv[0]!r}; valid: {', '.join(PROGRAMS)}")
+    return importlib.import_module(PROGRAMS[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Speed benchmarks (never timed tests): `python -m tfgan3d.tools.bench pix2pix [options]`.
+
+pix2pix: times the training step at the `paper` preset (U-Net 256, 70x70 PatchGAN, batch 1,
+256x256, depth target) as the median over --iters steps after --warmup steps, with the
+achieved GFLOP/s from an analytic count of the convolutions, then the input pipeline alone
+(examples/s on the built-in data at the paper's 286 -> 256 augmentation). With --torch it also
+runs the PyTorch pix2pix measuring stick (../shared/bench/p2p_torch.py) in the same session,
+so the two times can be compared on one machine. Prints one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def conv_macs(model) -> int:
+    """Multiply-accumulates of one forward pass through the Conv2D / Conv2DTranspose layers
+    of a functional model, from the shapes of its layers."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            _, h, w, cin = layer.input.shape
+            kh, kw = layer.kernel_size
+            total += h * w * kh * kw * cin * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * kh * kw * layer.input.shape[-1] * cout
+    return int(total)
+
+
+def pix2pix_step_flops(config, target_channels: int = 1) -> float:
+    """FLOPs of one alternating pix2pix iteration (2 FLOPs per MAC).
+
+    G forward F_G; D step: D forward on the real and the fake pair (2 F_D) and their backward
+    (weights and activations, 2 x 2 F_D); G step: D forward on the fake pair (F_D), backward
+    through D to its input (F_D), G backward (2 F_G). Total 3 F_G + 8 F_D.
+    """
+    g, d = _networks(config, target_channels, size=(config.crop_size, config.crop_size))
+    return 2.0 * (3 * conv_macs(g) + 8 * conv_macs(d))
+
+
+def _networks(config, target_channels, size=(None, None)):
+    from tfgan3d.networks.pix2pix import build_patchgan_discriminator, build_unet_generator
+
+    g = build_unet_generator(3, target_channels, size=size, n_down=config.n_down,
+                             ngf=config.ngf, norm=config.norm,
+                             bottleneck_norm=config.bottleneck_norm)
+    d = build_patchgan_discriminator(3, target_channels, size=(config.crop_size,) * 2,
+                                     ndf=config.ndf, n_layers=config.d_layers, norm=config.norm)
+    return g, d
+
+
+def bench_pix2pix_step(config, warmup: int, iters: int, target_channels: int = 1) -> dict:
+    """Median seconds of one training iteration on a fixed in-memory batch."""
+    import keras
+    import tensorflow as tf
+
+    from tfgan3d.models.pix2pix import Pix2Pix
+    from tfgan3d.trainers import pix2pix
+
+    model = Pix2Pix(*_networks(config, target_channels), lambda_l1=config.lambda_l1,
+                    d_update=config.d_update)
+    opts = pix2pix.make_optimizers(config, 1000)
+    model.compile(g_optimizer=opts["g"], d_optimizer=opts["d"], jit_compile=config.jit)
+    rng = np.random.default_rng(0)
+    b, s = config.batch_size, config.crop_size
+    batch = {"real_a": rng.uniform(-1, 1, (b, s, s, 3)).astype("float32"),
+             "real_b": rng.uniform(-1, 1, (b, s, s, target_channels)).astype("float32"),
+             "valid_b": np.ones((b, s, s, target_channels), "float32")}
+    batch = {k: tf.constant(v) for k, v in batch.items()}
+    model.make_train_function()
+    times = []
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        logs = model.train_function(iter([batch]))
+        float(logs["g_loss"])         # wait for the step to finish
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    keras.backend.clear_session()
+    median = statistics.median(times)
+    flops = pix2pix_step_flops(config, target_channels)
+    return {"step_s_median": median, "step_s_all": [round(t, 4) for t in times],
+            "gflop_per_step": flops / 1e9, "gflops_achieved": flops / 1e9 / median}
+
+
+def bench_pix2pix_pipeline(config, batches: int) -> dict:
+    from tfgan3d.data import paired
+    from tfgan3d.trainers import pix2pix
+
+    files = pix2pix.find_files(config, config.data, "train")
+    ds = paired.make_pix2pix_dataset(files, load_size=config.load_size,
+                                     crop_size=config.crop_size, batch_size=config.batch_size,
+                                     training=True, repeat=True, max_depth=config.max_depth)
+    it = iter(ds)
+    for _ in range(5):
+        next(it)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    dt = time.perf_counter() - t0
+    return {"pipeline_examples_per_s": batches * config.batch_size / dt}
+
+
+def run_torch_stick(warmup: int, iters: int) -> dict:
+    bench = Path(os.environ.get("TFGAN3D_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    bench = bench / "bench"
+    python = Path(os.environ.get("BENCH_VENV", Path.home() / ".cache/tfgan3d-bench-venv"))
+    python = python / "bin" / "python"
+    script = bench / "p2p_torch.py"
+    if not (script.exists() and python.exists()):
+        return {"torch": f"not run: need {script} and {python} (bash {bench}/setup.sh)"}
+    out = subprocess.run([str(python), str(script), "--warmup", str(warmup), "--iters",
+                          str(iters)], capture_output=True, text=True, cwd=bench)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    return {"torch": json.loads(lines[-1]) if lines else out.stderr[-500:]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tfgan3d-bench", description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["pix2pix"])
+    parser.add_argument("--preset", default="paper", choices=("paper", "quick", "tiny"))
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--pipeline-batches", type=int, default=100)
+    parser.add_argument("--n-train", type=int, default=200,
+                        help="built-in scenes for the pipeline benchmark")
+    parser.add_argument("--torch", action="store_true", help="also run the PyTorch stick")
+    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--target-channels", type=int, default=1,
+                        help="1: the depth variant; 3: the PyTorch stick's RGB target")
+    parser.add_argument("--d-update", default="alternating",
+                        choices=("alternating", "simultaneous"))
+    args = parser.parse_args(argv)
+
+    from tfgan3d import config as config_lib
+    from tfgan3d.trainers import pix2pix
+
+    config = config_lib.resolve_config(pix2pix.CONFIG, "pix2pix", {
+        "preset": args.preset, "jit": args.jit, "d_update": args.d_update,
+        "n_train": args.n_train, "n_test": 10})
+    result = {"what": "pix2pix", "preset": args.preset, "batch": config.batch_size,
+              "size": config.crop_size, "d_update": config.d_update, "jit": config.jit,
+              "target_channels": args.target_channels}
+    result.update(bench_pix2pix_step(config, args.warmup, args.iters, args.target_channels))
+    result.update(bench_pix2pix_pipeline(config, args.pipeline_batches))
+    result["train_examples_per_s"] = config.batch_size / result["step_s_median"]
+    result["pipeline_over_training"] = (result["pipeline_examples_per_s"]
+                                        / result["train_examples_per_s"])
+    if args.torch:
+        result.update(run_torch_stick(args.warmup, args.iters))
+        t = result["torch"]
+        if isinstance(t, dict) and "s_per_iter" in t:
+            result["ours_over_torch"] = result["step_s_median"] / t["s_per_iter"]
+    print(json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
