@@ -231,8 +231,8 @@ class RunMonitor(keras.callbacks.Callback):
 
     def _row(self, logs: dict) -> dict:
         row = {"step": int(self.step.numpy()), "time_s": round(time.time() - self.t0, 3)}
-        row.update({f"lr_{k}": current_lr(o) for k, o in self.optimizers.items()})
-        row.update({k: float(v) for k, v in sorted(logs.items())})
+        row.update({f"lr_{k}": f"{current_lr(o):.6g}" for k, o in self.optimizers.items()})
+        row.update({k: f"{float(v):.6g}" for k, v in sorted(logs.items())})
         return row
 
     def _append_csv(self, row: dict) -> None:
@@ -261,7 +261,7 @@ class RunMonitor(keras.callbacks.Callback):
             with self.writer.as_default(step=step):
                 for k, v in row.items():
                     if k not in ("step", "time_s"):
-                        tf.summary.scalar(k, v)
+                        tf.summary.scalar(k, float(v))
             self.writer.flush()
         if step % self.every["checkpoint"] == 0 or step == self.total:
             self.save()
@@ -328,6 +328,6 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
     epochs = math.ceil((total - start) / block)
     verbose = 1 if sys.stdout.isatty() else 2
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=block, callbacks=[monitor],
-                        verbose=verbose)
+                        verbose=verbose, shuffle=False)
     monitor.save()
     return {k: v[-1] for k, v in history.history.items()}

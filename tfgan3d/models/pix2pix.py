@@ -47,6 +47,7 @@ class Pix2Pix(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("g_loss", "g_gan_loss", "g_l1_loss", "d_loss", "d_real_acc",
                           "d_fake_acc")}
+        self.built = True  # the networks are built; nothing is created on the first call
 
     @property
     def metrics(self):
