@@ -47,6 +47,9 @@ class Run:
     strategy: tf.distribute.Strategy
     resumed: bool = False
     chief: bool = True
+    # The iteration counter and checkpoint of the run, shared by the phases of a mode.
+    step: tf.Variable | None = None
+    checkpoint: tf.train.Checkpoint | None = None
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -236,12 +239,17 @@ class RunMonitor(keras.callbacks.Callback):
         return row
 
     def _append_csv(self, row: dict) -> None:
+        """Appends a row; a phase that logs new columns widens the file's header."""
         if not self.run.chief:
             return
         if self.columns is None:
-            self.columns = list(row)
-            if not self.csv_path.exists():
-                self.csv_path.write_text(",".join(self.columns) + "\n")
+            old = self.csv_path.read_text().splitlines() if self.csv_path.exists() else []
+            header = old[0].split(",") if old else []
+            self.columns = header + [c for c in row if c not in header]
+            if self.columns != header:
+                pad = "," * (len(self.columns) - len(header))
+                write_atomic(self.csv_path, "\n".join(
+                    [",".join(self.columns)] + [line + pad for line in old[1:]]) + "\n")
         with self.csv_path.open("a") as f:
             f.write(",".join(str(row.get(c, "")) for c in self.columns) + "\n")
 
@@ -289,41 +297,39 @@ def truncate_csv(path: Path, step: int) -> None:
     write_atomic(path, "\n".join(kept) + "\n")
 
 
-def make_checkpoint(step: tf.Variable, model: keras.Model, optimizers: dict,
-                    **extra) -> tf.train.Checkpoint:
-    """Checkpoint of the model's networks, every optimizer, the iteration counter and any
-    extra trackable state (e.g. a history buffer)."""
-    return tf.train.Checkpoint(step=step, model=model, **{f"opt_{k}": o
-                                                          for k, o in optimizers.items()}, **extra)
-
-
-def restore_latest(checkpoint: tf.train.Checkpoint, directory: Path) -> int:
-    """Restores the newest checkpoint under `directory`; returns its iteration (0 if none)."""
-    latest = tf.train.latest_checkpoint(str(directory))
-    if latest is None:
-        return 0
-    checkpoint.restore(latest).assert_existing_objects_matched()
-    step = int(checkpoint.step.numpy())
-    print(f"resumed from {latest} at step {step}", flush=True)
-    return step
+def restore(run: Run, model: keras.Model, optimizers: dict, extra_state: dict | None = None) -> int:
+    """Creates the run's checkpoint (model networks, every optimizer, the iteration counter,
+    any extra trackable state such as a history buffer) and, for a resumed run, restores the
+    newest checkpoint. Returns the iteration to continue from. Idempotent: a mode with several
+    phases calls it first to learn where a resumed run stands."""
+    if run.checkpoint is not None:
+        return int(run.step.numpy())
+    run.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+    run.checkpoint = tf.train.Checkpoint(
+        step=run.step, model=model, **{f"opt_{k}": o for k, o in optimizers.items()},
+        **(extra_state or {}))
+    latest = tf.train.latest_checkpoint(str(run.checkpoint_dir)) if run.resumed else None
+    if latest is not None:
+        run.checkpoint.restore(latest).assert_existing_objects_matched()
+        print(f"resumed from {latest} at step {int(run.step.numpy())}", flush=True)
+    return int(run.step.numpy())
 
 
 def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
         optimizers: dict, sample_fn=None, extra_state: dict | None = None) -> dict:
-    """Trains `model` with keras fit for `total` iterations from its last checkpoint.
+    """Trains `model` with keras fit up to iteration `total` (counted over the whole run).
 
-    `dataset` must repeat indefinitely. Keras epochs are blocks of `log_every` iterations, so
+    The first call restores a resumed run (see `restore`); a mode with phases calls fit once
+    per phase with that phase's end as `total`. `dataset` must repeat indefinitely. Keras epochs are blocks of `log_every` iterations, so
     the progress bar and the loss trackers restart with each CSV row. Returns the last logs.
     """
     cfg = run.config
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
-    checkpoint = make_checkpoint(step, model, optimizers, **(extra_state or {}))
-    start = restore_latest(checkpoint, run.checkpoint_dir) if run.resumed else 0
+    start = restore(run, model, optimizers, extra_state)
     truncate_csv(run.path / "losses.csv", start)
     if start >= total:
         print(f"nothing to do: the run is at step {start} of {total}", flush=True)
         return {}
-    monitor = RunMonitor(run, checkpoint, step, total, optimizers, sample_fn)
+    monitor = RunMonitor(run, run.checkpoint, run.step, total, optimizers, sample_fn)
     block = cfg.log_every
     epochs = math.ceil((total - start) / block)
     verbose = 1 if sys.stdout.isatty() else 2

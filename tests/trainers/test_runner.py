@@ -90,3 +90,13 @@ def test_config_precedence_preset_then_flags():
             paper.lambda_l1, paper.flip) == (256, 286, 1, 2e-4, 0.5, 100.0, True)
     with pytest.raises(config_lib.ConfigError, match="--steps or --epochs"):
         config_lib.resolve_config(Pix2PixConfig, "pix2pix", {"steps": 3, "epochs": 1.0})
+
+
+def test_csv_header_widens_when_a_phase_logs_new_columns(tmp_path):
+    run = make_run(tmp_path)
+    run.path.joinpath("losses.csv").write_text("step,time_s,a\n1,0.1,5\n")
+    monitor = runner.RunMonitor.__new__(runner.RunMonitor)
+    monitor.run, monitor.csv_path, monitor.columns = run, run.path / "losses.csv", None
+    monitor._append_csv({"step": 2, "time_s": 0.2, "b": 7})
+    assert run.path.joinpath("losses.csv").read_text() == (
+        "step,time_s,a,b\n1,0.1,5,\n2,0.2,,7\n")
