@@ -117,7 +117,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
             continue
         flag = "--" + name.replace("_", "-")
         base, is_tuple = _scalar_type(tp)
-        if base is bool:
+        if name == "resume":     # `--resume` alone means the newest run of the mode
+            parser.add_argument(flag, nargs="?", const="latest", default=argparse.SUPPRESS,
+                                metavar="latest|RUN_DIR")
+        elif base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS)
         elif is_tuple:
