@@ -54,15 +54,28 @@ def export_endpoints(endpoints: dict, tracked: list, out_dir: str | Path, name: 
     return final
 
 
+def _next_version(out_dir, name) -> int:
+    existing = [int(p.name) for p in (Path(out_dir) / name).glob("*") if p.name.isdigit()]
+    return max(existing, default=0) + 1
+
+
 def export_run(run_dir, out_dir, name: str | None = None, version: int | None = None,
-               checkpoint: str | None = None) -> Path:
+               checkpoint: str | None = None):
+    """Exports a run's newest checkpoint. A mode with one SavedModel (`serving_endpoints`)
+    returns its path; a mode with several (`serving_models`, e.g. fcr_alphagan's generator,
+    encoder and autoencoder) writes each at out/<name>_<part>/<version> and returns a dict."""
     config, model, module = load_trained(run_dir, checkpoint)
     name = name or config.mode
-    if version is None:
-        existing = [int(p.name) for p in (Path(out_dir) / name).glob("*") if p.name.isdigit()]
-        version = max(existing, default=0) + 1
-    return export_endpoints(module.serving_endpoints(model, config),
-                            list(module.export_parts(model).values()), out_dir, name, version)
+    tracked = list(module.export_parts(model).values())
+    if hasattr(module, "serving_models"):
+        paths = {}
+        for part, endpoints in module.serving_models(model, config).items():
+            full = f"{name}_{part}"
+            paths[part] = export_endpoints(endpoints, tracked, out_dir, full,
+                                           version or _next_version(out_dir, full))
+        return paths
+    return export_endpoints(module.serving_endpoints(model, config), tracked, out_dir, name,
+                            version or _next_version(out_dir, name))
 
 
 def main(argv=None):

@@ -1,0 +1,538 @@
+"""Evaluate a sim2real run on real(-like) test images beside two supervised bounds (seed 001,
+section 4, Table 1).
+
+    python -m tfgan3d.eval.sim2real_eval RUN [--data builtin:scenes-real] [--resolution 256]
+        [--baseline-steps N] [--out DIR] [--max-depth M] [--median-scaling] [--grid-rows 6]
+
+The run's model predicts depth and segmentation from real test images; two U-Nets of one size
+are trained with the same losses, image size and batch size for comparison: on simulation only
+(the lower bound: what supervision without adaptation gives) and on the real set's own train
+split with its sensor depth and labels (the upper bound). Everything is scored at one
+resolution (the seed resized predictions and ground truth to 256x256): predictions are resized
+bilinearly (segmentation logits before the argmax), ground truth by nearest neighbour.
+
+Writes to OUT (default RUN/eval-sim2real-<data>/):
+  metrics.json                   every model's metrics, per-class IoU, the verdict
+  comparison.csv, comparison.md  the three models beside the seed's Table 1, and the verdict
+  pred_depth.npy, pred_labels.npy, gt_depth.npy, gt_valid.npy, gt_labels.npy   (the run's model)
+  grid.png                       real image | depth | segmentation | ground truth depth | labels
+  translations.png               sim | sim -> real and real | real -> sim (modes that translate)
+Metric definitions: eval/depth_metrics.py and eval/seg_metrics.py (the pix2pix code).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import re
+import time
+from pathlib import Path
+
+import keras
+import matplotlib
+import numpy as np
+import tensorflow as tf
+
+from tfgan3d import losses
+from tfgan3d.data import sim2real_data
+from tfgan3d.eval import depth_metrics, figures, seg_metrics, tables
+from tfgan3d.networks.pix2pix import build_unet_generator
+
+# Table 1 of the seed (section 4.2 numbers, section 4.3 discussion), as printed: KITTI test
+# images at 256x256; the supervised rows are other authors' models trained on real data.
+SEED_TABLE1 = {
+    "Depth": {"columns": ("Abs. Rel.", "Sq. Rel.", "RMSE", "log RMSE"),
+              "rows": {"Jaipuria, et al.": (0.148, 0.806, 4.05, 0.329),
+                       "Ours": (0.752, 20.7, 16.1, 0.580)}},
+    "Semantic Segmentation": {"columns": ("mIOU", "Accuracy"),
+                              "rows": {"Zhou et al.": (0.128, "86.2%"),
+                                       "Ours": (0.0630, "54.9%")}},
+}
+SEED_SOURCE = "seed 001 (Sim2Real), section 4, Table 1"
+_SEED_KEYS = {"Abs. Rel.": "abs_rel", "Sq. Rel.": "sq_rel", "RMSE": "rmse",
+              "log RMSE": "rmse_log", "mIOU": "miou", "Accuracy": "pixel_accuracy"}
+ROLES = {"sim2real": "this model", "sim-only": "lower bound", "real-supervised": "upper bound"}
+# Metric -> True when lower is better (Table 1: depth errors lower, segmentation higher).
+COMPARED = {"abs_rel": True, "sq_rel": True, "rmse": True, "rmse_log": True, "miou": False,
+            "pixel_accuracy": False}
+COLUMNS = ("source", "model", "role", "abs_rel", "sq_rel", "rmse", "rmse_log", "delta1",
+           "miou", "pixel_accuracy")
+QUESTION = "Does the twin VAE beat the sim-only baseline on real-like data?"
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+
+def _size_hw(size):
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+
+
+def _maps(array, ndim):
+    """(H, W[, C]) -> (1, H, W[, C]); (N, H, W, 1) depth -> (N, H, W)."""
+    array = np.asarray(array)
+    return array[None] if array.ndim == ndim - 1 else array
+
+
+def resize_maps(array, size, method):
+    """(N, H, W) or (N, H, W, C) numpy -> the same at `size` (method "bilinear" or "nearest")."""
+    array = np.asarray(array)
+    if tuple(array.shape[1:3]) == tuple(size):
+        return array
+    squeeze = array.ndim == 3
+    x = tf.convert_to_tensor(array[..., None] if squeeze else array, tf.float32)
+    x = tf.image.resize(x, size, method=method, antialias=method == "bilinear").numpy()
+    x = x[..., 0] if squeeze else x
+    return np.round(x).astype(array.dtype) if method == "nearest" else x
+
+
+def evaluate_predictions(pred_depth, gt_depth, gt_valid, pred_labels, gt_labels, num_classes,
+                         *, min_depth=1e-3, max_depth=None, median_scaling=False,
+                         resolution=None, ignore_index=sim2real_data.IGNORE_LABEL) -> dict:
+    """Depth and segmentation scores of one model over a test set, at one resolution.
+
+    Args:
+        pred_depth, gt_depth: metres, (N, H, W), (N, H, W, 1) or one (H, W); None skips depth.
+        gt_valid: mask of gt_depth (None: gt > min_depth).
+        pred_labels: class ids (N, H, W) or logits (N, H, W, C); gt_labels: ids (N, H, W),
+            `ignore_index` unlabelled. None skips segmentation.
+        num_classes: C.
+        min_depth, max_depth, median_scaling: as `depth_metrics.evaluate_depth`.
+        resolution: int or (h, w) to score at; None: the ground truth's. Predictions are
+            resized bilinearly (logits before the argmax), ground truth by nearest neighbour.
+    Returns:
+        dict: the `evaluate_depth` summary (abs_rel, sq_rel, rmse, rmse_log, delta1-3,
+        n_images, n_skipped) and the `segmentation_scores` (miou over the classes present,
+        pixel_accuracy, iou_per_class, classes_present) with "confusion_matrix".
+    """
+    out = {}
+    if pred_depth is not None and gt_depth is not None:
+        gt = _maps(gt_depth, 3)
+        gt = gt[..., 0] if gt.ndim == 4 else gt
+        size = _size_hw(resolution) if resolution is not None else gt.shape[1:3]
+        valid = None
+        if gt_valid is not None:
+            valid = _maps(gt_valid, 3)
+            valid = resize_maps((valid[..., 0] if valid.ndim == 4 else valid).astype(np.uint8),
+                                size, "nearest") > 0
+        pred = _maps(pred_depth, 3)
+        pred = pred[..., 0] if pred.ndim == 4 else pred
+        out.update(depth_metrics.evaluate_depth(
+            resize_maps(gt, size, "nearest"), resize_maps(pred, size, "bilinear"), valid,
+            min_depth=min_depth, max_depth=max_depth, median_scaling=median_scaling))
+    if pred_labels is not None and gt_labels is not None:
+        gt = _maps(gt_labels, 3).astype(np.int64)
+        size = _size_hw(resolution) if resolution is not None else gt.shape[1:3]
+        pred = np.asarray(pred_labels)
+        if pred.ndim == np.ndim(gt_labels) + 1:  # logits: resized before the argmax
+            pred = np.argmax(resize_maps(_maps(pred, 4), size, "bilinear"), axis=-1)
+        else:
+            pred = resize_maps(_maps(pred, 3).astype(np.int64), size, "nearest")
+        conf = seg_metrics.confusion_matrix(resize_maps(gt, size, "nearest"), pred, num_classes,
+                                            ignore_index=ignore_index)
+        out.update(seg_metrics.segmentation_scores(conf))
+        out["confusion_matrix"] = conf
+    return out
+
+
+def predict_set(predict_fn, dataset, resolution):
+    """Runs predict_fn (image [-1, 1] -> (depth metres, logits)) over an evaluation dataset.
+
+    Returns:
+        dict of numpy arrays at `resolution`: rgb uint8, pred_depth (N, h, w), pred_labels,
+        gt_depth, gt_valid (bool), gt_labels; and names.
+    """
+    size = _size_hw(resolution)
+    parts = {k: [] for k in ("rgb", "pred_depth", "pred_labels", "gt_depth", "gt_valid",
+                             "gt_labels", "names")}
+    for batch in dataset:
+        depth, logits = predict_fn(batch["image"])
+        depth = tf.image.resize(tf.cast(depth, tf.float32), size, antialias=True)
+        logits = tf.image.resize(tf.cast(logits, tf.float32), size, antialias=True)
+        rgb = tf.image.resize((batch["image"] + 1.0) * 127.5, size, antialias=True)
+        parts["rgb"].append(np.clip(np.round(rgb.numpy()), 0, 255).astype(np.uint8))
+        parts["pred_depth"].append(depth.numpy()[..., 0])
+        parts["pred_labels"].append(tf.argmax(logits, -1, output_type=tf.int32).numpy()
+                                    .astype(np.uint8))
+        parts["gt_depth"].append(resize_maps(batch["depth"].numpy()[..., 0], size, "nearest"))
+        parts["gt_valid"].append(resize_maps(batch["depth_valid"].numpy()[..., 0], size,
+                                             "nearest") > 0.5)
+        parts["gt_labels"].append(resize_maps(batch["labels"].numpy().astype(np.uint8), size,
+                                              "nearest"))
+        parts["names"].append(batch["name"].numpy().astype(str))
+    if not parts["rgb"]:
+        raise ValueError("predict_set: the dataset is empty")
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def score_set(arrays, info, num_classes, **kwargs) -> dict:
+    """evaluate_predictions over a predict_set result, on what the test set has."""
+    return evaluate_predictions(
+        arrays["pred_depth"] if info["has_depth"] else None, arrays["gt_depth"],
+        arrays["gt_valid"], arrays["pred_labels"] if info["has_labels"] else None,
+        arrays["gt_labels"], num_classes, **kwargs)
+
+
+# ---- supervised bounds --------------------------------------------------------------------------
+
+def baseline_n_down(size, most=8):
+    """The deepest U-Net (<= most levels) whose strides divide both sides of `size`."""
+    h, w = _size_hw(size)
+    for n in range(most, 1, -1):
+        if h % 2 ** n == 0 and w % 2 ** n == 0:
+            return n
+    raise ValueError(f"image size {h}x{w}: the baseline U-Net needs sides divisible by 4")
+
+
+def build_baseline_network(num_classes, *, n_down, ngf=32, name="baseline"):
+    """pix2pix's U-Net (instance norm, no dropout) with 1 + C linear outputs: depth, logits."""
+    unet = build_unet_generator(3, 1 + num_classes, size=(None, None), n_down=n_down, ngf=ngf,
+                                norm="instance", bottleneck_norm=False, dropout=0.0, name=name)
+    return keras.Model(unet.input, unet.get_layer("out_deconv").output, name=name)
+
+
+class SupervisedBaseline(keras.Model):
+    """Depth and segmentation supervised on one domain, with the losses of the sim2real model:
+    depth MSE in the tanh scale 2 d / max_depth - 1 over valid pixels (eqs 15-16), pixel-wise
+    cross-entropy over labelled pixels (eqs 18-19).
+
+    Args:
+        network: image -> (B, H, W, 1 + C) raw outputs.
+        max_depth: metres at tanh = +1.
+    """
+
+    def __init__(self, network, *, max_depth=10.0, depth_weight=1.0, seg_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.max_depth = float(max_depth)
+        self.depth_weight, self.seg_weight = float(depth_weight), float(seg_weight)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "depth_loss",
+                                                                 "seg_loss")}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, image, training=False):
+        raw = tf.cast(self.network(image, training=training), tf.float32)
+        depth = (tf.tanh(raw[..., :1]) + 1.0) * 0.5 * self.max_depth
+        return depth, raw[..., 1:]
+
+    def compute_losses(self, batch, training):
+        raw = tf.cast(self.network(batch["image"], training=training), tf.float32)
+        target = 2.0 * tf.clip_by_value(batch["depth"] / self.max_depth, 0.0, 1.0) - 1.0
+        depth_loss = losses.mse_loss(target, tf.tanh(raw[..., :1]), batch["depth_valid"])
+        labels = tf.cast(batch["labels"], tf.int32)
+        labelled = (labels >= 0) & (labels < raw.shape[-1] - 1)
+        seg_loss = losses.pixelwise_cross_entropy(tf.where(labelled, labels, 0), raw[..., 1:],
+                                                  labelled)
+        return self.depth_weight * depth_loss + self.seg_weight * seg_loss, depth_loss, seg_loss
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            total, depth_loss, seg_loss = self.compute_losses(batch, training=True)
+        variables = self.network.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        for name, value in (("loss", total), ("depth_loss", depth_loss),
+                            ("seg_loss", seg_loss)):
+            self.trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def train_supervised_baseline(train_ds, *, steps, num_classes, max_depth=10.0, ngf=32,
+                              n_down=None, lr=2e-4, beta1=0.5, seed=0, log_every=None,
+                              name="baseline"):
+    """Trains a SupervisedBaseline U-Net on a repeating labelled stream.
+
+    Args:
+        train_ds: batches of {"image", "depth", "depth_valid", "labels"} (255 ignored), e.g.
+            `sim2real_data.make_labelled_dataset(..., training=True)`.
+        steps: optimizer steps (rounded up to whole multiples of log_every).
+        n_down: U-Net levels; None: the deepest that divides the image size (at most 8).
+        log_every: steps per history entry; None: steps / 10.
+    Returns:
+        (predict_fn, history): predict_fn(image [-1, 1]) -> (depth metres [B, H, W, 1],
+        logits [B, H, W, C]); history {"loss", "depth_loss", "seg_loss"}: one mean per
+        log_every steps.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    size = train_ds.element_spec["image"].shape[1:3]
+    keras.utils.set_random_seed(seed)
+    network = build_baseline_network(num_classes, n_down=n_down or baseline_n_down(size),
+                                     ngf=ngf, name=name)
+    model = SupervisedBaseline(network, max_depth=max_depth, name=f"{name}_model")
+    model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=beta1), jit_compile=False)
+    chunk = log_every or max(1, steps // 10)
+    fit = model.fit(train_ds, epochs=math.ceil(steps / chunk), steps_per_epoch=chunk,
+                    shuffle=False, verbose=0)
+    predict = tf.function(lambda image: model(image, training=False), reduce_retracing=True)
+    return predict, {k: [float(v) for v in fit.history[k]] for k in model.trackers}
+
+
+# ---- comparison ---------------------------------------------------------------------------------
+
+def _seed_rows():
+    """Table 1 as rows of COLUMNS (accuracy as a fraction); "Ours" merges both halves."""
+    rows = {}
+    for part in SEED_TABLE1.values():
+        for model, values in part["rows"].items():
+            row = rows.setdefault(model, {"source": "seed Table 1", "model": model,
+                                          "role": "sim2real" if model == "Ours"
+                                          else "real-supervised"})
+            for column, value in zip(part["columns"], values):
+                row[_SEED_KEYS[column]] = (float(value.rstrip("%")) / 100.0
+                                           if isinstance(value, str) else value)
+    return list(rows.values())
+
+
+def _finite(row, key):
+    value = row.get(key)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def verdict(rows, data="real-like data") -> str:
+    """The answer to QUESTION computed from the rows (roles "sim2real" and "sim-only"), with
+    the share of the gap to the "real-supervised" upper bound that the model closes."""
+    by_role = {row.get("role"): row for row in rows}
+    ours, lower, upper = (by_role.get(r) for r in ROLES)
+    question = QUESTION.replace("real-like data", data)
+    if ours is None or lower is None:
+        return f"{question} Cannot tell: the table lacks a sim2real or a sim-only row."
+    better, compared = [], []
+    for key, lower_is_better in COMPARED.items():
+        if _finite(ours, key) and _finite(lower, key):
+            compared.append(key)
+            if (ours[key] < lower[key]) if lower_is_better else (ours[key] > lower[key]):
+                better.append(key)
+    if not compared:
+        return f"{question} Cannot tell: no metric is present in both rows."
+    answer = ("Yes" if len(better) == len(compared) else "No" if not better else "Partly")
+    detail = "; ".join(f"{k} {ours[k]:.4g} vs {lower[k]:.4g}" for k in compared)
+    text = (f"{question} {answer}: better on {len(better)} of {len(compared)} metrics "
+            f"(twin VAE vs sim-only: {detail}).")
+    if upper is not None:
+        closed, inverted = [], []
+        for key in ("abs_rel", "miou"):
+            if not all(_finite(r, key) for r in (ours, lower, upper)):
+                continue
+            gap = (lower[key] - upper[key]) if COMPARED[key] else (upper[key] - lower[key])
+            if gap > 0:
+                gained = (lower[key] - ours[key]) if COMPARED[key] else (ours[key] - lower[key])
+                closed.append(f"{100 * gained / gap:.0f}% of the {key} gap")
+            else:
+                inverted.append(key)
+        if closed:
+            text += (" Between the sim-only lower bound and the real-supervised upper bound it "
+                     f"closes {' and '.join(closed)}.")
+        if inverted:
+            text += (f" The real-supervised upper bound does not beat the sim-only baseline on "
+                     f"{' and '.join(inverted)}: too few baseline steps or test images?")
+    return text
+
+
+def compare(rows, out_dir, *, data="real-like data") -> dict:
+    """Writes the comparison table beside the seed's Table 1, with the computed verdict.
+
+    Args:
+        rows: dicts with "model", "role" (a key of ROLES) and metric values (COLUMNS).
+        out_dir: folder for comparison.csv, comparison.md and comparison.json.
+    Returns:
+        {"rows": the table rows (ours, then the seed's), "verdict": str, "paths": [...]}
+    """
+    out_dir = Path(out_dir)
+    ours = [{"source": "this run", **{k: row.get(k) for k in COLUMNS if k != "source"}}
+            for row in rows]
+    table = ours + _seed_rows()
+    answer = verdict(rows, data)
+    paths = [tables.write_csv(table, out_dir / "comparison.csv", columns=COLUMNS)]
+    seed_md = "\n".join(
+        tables.markdown_table([{"Network": m, **dict(zip(part["columns"], values))}
+                               for m, values in part["rows"].items()], floatfmt=".4g",
+                              title=f"{name} (seed, as printed)")
+        for name, part in SEED_TABLE1.items())
+    text = (f"# Sim2real: twin VAE vs supervised bounds on {data}\n\n"
+            + tables.markdown_table(table, COLUMNS, floatfmt=".4g")
+            + "\nDepth errors: lower is better; mIoU and pixel accuracy: higher is better. "
+              "Roles: " + ", ".join(f"{k} = {v}" for k, v in ROLES.items()) + ".\n"
+            + f"Seed rows: {SEED_SOURCE} (KITTI test images, 256x256; Jaipuria et al. and "
+              "Zhou et al. are supervised on other real data sets, so they are upper bounds "
+              "only loosely).\n\n"
+            + f"**{answer}**\n\n" + seed_md)
+    paths.append(tables.atomic_write(out_dir / "comparison.md", text))
+    paths.append(tables.write_json({"rows": table, "verdict": answer, "seed_table1": SEED_TABLE1},
+                                   out_dir / "comparison.json"))
+    return {"rows": table, "verdict": answer, "paths": paths}
+
+
+# ---- figures ------------------------------------------------------------------------------------
+
+def class_colours(num_classes) -> np.ndarray:
+    """uint8 (C, 3) distinct colours (tab20, else hsv)."""
+    cmap = matplotlib.colormaps["tab20" if num_classes <= 20 else "hsv"]
+    points = np.arange(num_classes) / (20 if num_classes <= 20 else num_classes)
+    return np.round(cmap(points)[:, :3] * 255).astype(np.uint8)
+
+
+def colour_labels(labels, colours) -> np.ndarray:
+    """Class ids (H, W) -> uint8 RGB; ids outside the palette (ignored) are black."""
+    labels = np.asarray(labels).astype(np.int64)
+    known = (labels >= 0) & (labels < len(colours))
+    return np.where(known[..., None], colours[np.where(known, labels, 0)], 0).astype(np.uint8)
+
+
+def save_grid(arrays, path, num_classes, rows=6):
+    """real image | depth | segmentation | ground truth depth | ground truth labels."""
+    colours = class_colours(num_classes)
+    k = min(rows, len(arrays["rgb"]))
+    grid = [[arrays["rgb"][i], arrays["pred_depth"][i],
+             colour_labels(arrays["pred_labels"][i], colours),
+             np.where(arrays["gt_valid"][i], arrays["gt_depth"][i], 0.0),
+             colour_labels(arrays["gt_labels"][i], colours)] for i in range(k)]
+    return figures.save_image_grid(
+        grid, path, col_titles=["real image", "depth", "segmentation", "gt depth", "gt labels"],
+        titles=[str(n) for n in arrays["names"][:k]], scale=_scale(arrays["rgb"]))
+
+
+def _scale(images):
+    """Screen pixels per image pixel: small images drawn at least 96 pixels wide."""
+    return float(min(4, max(1, 96 // np.shape(images)[2])))
+
+
+def _uint8(images):
+    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def save_translations(module, model, sim_images, real_images, path):
+    """sim | sim -> real and real | real -> sim, through module.translate."""
+    to_real = module.translate(model, sim_images, to="real")
+    to_sim = module.translate(model, real_images, to="sim")
+    rows = [[s, t] for s, t in zip(_uint8(sim_images), _uint8(to_real))]
+    rows += [[r, t] for r, t in zip(_uint8(real_images), _uint8(to_sim))]
+    titles = ["sim"] * len(sim_images) + ["real"] * len(real_images)
+    return figures.save_image_grid(rows, path, titles=titles,
+                                   col_titles=["input", "translated"],
+                                   scale=_scale(sim_images))
+
+
+# ---- program ------------------------------------------------------------------------------------
+
+def _save_npy(path, array):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    tables.atomic_write(path, buf.getvalue())
+
+
+def _row(model, role, scores, **extra):
+    keep = {k: v for k, v in scores.items() if k not in ("confusion_matrix",)}
+    return {"model": model, "role": role, **keep, **extra}
+
+
+def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_steps=None,
+                 baseline_ngf=32, out=None, min_depth=1e-3, max_depth=None,
+                 median_scaling=False, grid_rows=6, batch_size=8, checkpoint=None) -> dict:
+    """Evaluates a sim2real run and its two supervised bounds; writes OUT (module docstring).
+
+    baseline_steps None: the run's stage-2 steps (its supervised stage), else its steps, else
+    1000; 0 skips the baselines.
+    Returns:
+        {"rows": [...], "verdict": str, "out": Path}
+    """
+    from tfgan3d.export import load_trained
+
+    t0 = time.time()
+    config, model, module = load_trained(run_dir, checkpoint)
+    opts = sim2real_data.data_options(config)
+    source = data or opts.real_data
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.replace("builtin:", ""))
+    out = Path(out) if out else Path(run_dir) / f"eval-sim2real-{name}"
+    eval_ds, info = sim2real_data.make_eval_dataset(source, split, config=config,
+                                                    gt_size=resolution, batch_size=batch_size)
+    num_classes = info["num_classes"]
+    kwargs = dict(min_depth=min_depth, max_depth=max_depth or opts.max_depth,
+                  median_scaling=median_scaling)
+
+    arrays = predict_set(lambda image: module.predict(model, image), eval_ds, resolution)
+    rows = [_row(f"sim2real twin VAE ({Path(run_dir).name})", "sim2real",
+                 score_set(arrays, info, num_classes, **kwargs))]
+    for key in ("pred_depth", "pred_labels", "gt_depth", "gt_valid", "gt_labels"):
+        _save_npy(out / f"{key}.npy", arrays[key])
+    save_grid(arrays, out / "grid.png", num_classes, grid_rows)
+    notes, histories = [], {}
+    if hasattr(module, "translate"):
+        try:
+            sim_ds, _ = sim2real_data.make_eval_dataset(opts.sim_data, split, config=config,
+                                                        role="sim", batch_size=min(grid_rows, 4))
+        except sim2real_data.DataError as err:
+            notes.append(f"translations skipped: {err}")
+        else:
+            real_images = next(iter(eval_ds))["image"][:min(grid_rows, 4)]
+            save_translations(module, model, next(iter(sim_ds))["image"], real_images,
+                              out / "translations.png")
+
+    steps = baseline_steps
+    if steps is None:  # as long as the model's supervised stage
+        steps = getattr(config, "stage2_steps", None) or getattr(config, "steps", None) or 1000
+    if steps > 0:
+        bounds = (("sim-only", f"supervised U-Net, {opts.sim_data} only", opts.sim_data, "sim"),
+                  ("real-supervised", f"supervised U-Net, {source} train labels", source,
+                   "real"))
+        for role, label, train_source, domain in bounds:
+            try:
+                train_ds, _ = sim2real_data.make_labelled_dataset(
+                    train_source, "train", config=config, role=domain, training=True,
+                    require_labels=True)
+            except sim2real_data.DataError as err:
+                notes.append(f"{role} baseline skipped: {err}")
+                continue
+            predict_fn, histories[role] = train_supervised_baseline(
+                train_ds, steps=steps, num_classes=num_classes, max_depth=opts.max_depth,
+                ngf=baseline_ngf, seed=opts.seed, name=role.replace("-", "_"))
+            scores = score_set(predict_set(predict_fn, eval_ds, resolution), info, num_classes,
+                               **kwargs)
+            rows.append(_row(label, role, scores, steps=steps))
+    result = compare(rows, out, data=source)
+    tables.write_json({"run": str(run_dir), "data": source, "split": split,
+                       "resolution": _size_hw(resolution), "classes": info["class_names"],
+                       "rows": rows, "verdict": result["verdict"], "notes": notes,
+                       "baseline_history": histories, "seconds": round(time.time() - t0, 2)},
+                      out / "metrics.json")
+    return {"rows": rows, "verdict": result["verdict"], "notes": notes, "out": out}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tfgan3d-eval sim2real",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("run", help="run folder of a sim2real training")
+    parser.add_argument("--data", help="real test data (default: the run's real data)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--resolution", type=int, default=256,
+                        help="side of the square all maps are scored at (the seed: 256)")
+    parser.add_argument("--baseline-steps", type=int,
+                        help="training steps of each supervised bound (default: the run's "
+                             "stage-2 steps; 0 skips them)")
+    parser.add_argument("--baseline-ngf", type=int, default=32)
+    parser.add_argument("--out", help="output folder (default RUN/eval-sim2real-DATA)")
+    parser.add_argument("--min-depth", type=float, default=1e-3)
+    parser.add_argument("--max-depth", type=float,
+                        help="ground truth at or beyond it is ignored, predictions clamped "
+                             "(default: the run's max_depth)")
+    parser.add_argument("--median-scaling", action="store_true")
+    parser.add_argument("--grid-rows", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--checkpoint", help="checkpoint prefix (default: newest)")
+    args = parser.parse_args(argv)
+    result = evaluate_run(args.run, data=args.data, split=args.split,
+                          resolution=args.resolution, baseline_steps=args.baseline_steps,
+                          baseline_ngf=args.baseline_ngf, out=args.out,
+                          min_depth=args.min_depth, max_depth=args.max_depth,
+                          median_scaling=args.median_scaling, grid_rows=args.grid_rows,
+                          batch_size=args.batch_size, checkpoint=args.checkpoint)
+    print(tables.markdown_table(result["rows"], [c for c in COLUMNS if c != "source"],
+                                floatfmt=".4g"))
+    print(result["verdict"])
+    for note in result["notes"]:
+        print(note)
+    return result
+
+
+if __name__ == "__main__":
+    main()

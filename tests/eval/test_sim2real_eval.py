@@ -1,0 +1,174 @@
+"""Sim2real evaluation: metrics against worked examples, the comparison table and verdict, a
+supervised bound that learns, and the program end to end with a stand-in model."""
+import csv
+import json
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgan3d.eval import sim2real_eval as se
+
+GT = np.array([[1.0, 2.0], [4.0, 8.0]])
+PRED = np.array([[1.0, 2.5], [3.0, 10.0]])
+DEPTH_EXPECTED = {"abs_rel": 0.1875, "sq_rel": 0.21875, "rmse": 1.145644, "rmse_log": 0.213511,
+                  "delta1": 0.25, "delta2": 1.0, "delta3": 1.0}
+# Segmentation, by hand: pairs (gt, pred) over the 7 labelled pixels: (0,0) (0,1) (1,1) (1,1)
+# (2,2) (2,0) (1,1). Class 0: TP 1, FP 1, FN 1 -> 1/3; class 1: TP 3, FP 1 -> 3/4; class 2:
+# TP 1, FN 1 -> 1/2; class 3 absent. mIoU = (1/3 + 3/4 + 1/2) / 3 = 19/36; accuracy 5/7.
+GT_LABELS = np.array([[0, 0, 1, 1], [2, 2, 255, 1]])
+PRED_LABELS = np.array([[0, 1, 1, 1], [2, 0, 0, 1]])
+
+
+def test_depth_worked_example_at_the_asked_resolution():
+    result = se.evaluate_predictions(PRED[None], GT[None], None, None, None, 4, max_depth=80.0)
+    for name, value in DEPTH_EXPECTED.items():
+        assert result[name] == pytest.approx(value, abs=1e-6), name
+    assert "miou" not in result
+    # Ground truth at 4x4 (2x2 blocks), invalid pixels in one block corner that nearest
+    # resizing skips: scored at resolution 2 it is the same example.
+    gt_big = np.kron(GT, np.ones((2, 2)))
+    valid = np.ones_like(gt_big, bool)
+    valid[0, 0] = False
+    result = se.evaluate_predictions(PRED[None, ..., None], gt_big[None, ..., None], valid[None],
+                                     None, None, 4, max_depth=80.0, resolution=2)
+    assert result["abs_rel"] == pytest.approx(0.1875) and result["rmse"] == pytest.approx(
+        1.145644, abs=1e-6)
+    result = se.evaluate_predictions(PRED[None], GT[None], None, None, None, 4, max_depth=5.0)
+    assert result["n_images"] == 1 and result["abs_rel"] == pytest.approx(
+        np.mean([0, 0.25, 0.25]))  # gt 8 >= max_depth is left out
+
+
+def test_segmentation_worked_example_ids_and_logits():
+    result = se.evaluate_predictions(None, None, None, PRED_LABELS[None], GT_LABELS[None], 4)
+    assert result["pixel_accuracy"] == pytest.approx(5 / 7)
+    assert result["miou"] == pytest.approx(19 / 36)
+    np.testing.assert_allclose(result["iou_per_class"][:3], [1 / 3, 3 / 4, 1 / 2])
+    assert np.isnan(result["iou_per_class"][3]) and result["classes_present"] == [0, 1, 2]
+    assert "abs_rel" not in result
+    logits = np.eye(4)[PRED_LABELS] * 5.0
+    from_logits = se.evaluate_predictions(None, None, None, logits[None], GT_LABELS[None], 4)
+    assert from_logits["miou"] == pytest.approx(19 / 36)
+    np.testing.assert_array_equal(from_logits["confusion_matrix"], result["confusion_matrix"])
+
+
+def rows(ours_abs_rel=0.2, ours_miou=0.5):
+    return [{"model": "twin VAE", "role": "sim2real", "abs_rel": ours_abs_rel, "sq_rel": 1.0,
+             "rmse": 2.0, "rmse_log": 0.3, "delta1": 0.7, "miou": ours_miou,
+             "pixel_accuracy": 0.8},
+            {"model": "sim only", "role": "sim-only", "abs_rel": 0.3, "sq_rel": 1.5,
+             "rmse": 2.5, "rmse_log": 0.4, "delta1": 0.6, "miou": 0.4, "pixel_accuracy": 0.7},
+            {"model": "real labels", "role": "real-supervised", "abs_rel": 0.1, "sq_rel": 0.5,
+             "rmse": 1.0, "rmse_log": 0.2, "delta1": 0.9, "miou": 0.6, "pixel_accuracy": 0.9}]
+
+
+def test_compare_writes_table_with_seed_numbers_and_verdict(tmp_path):
+    result = se.compare(rows(), tmp_path, data="builtin:scenes-real")
+    assert result["verdict"].startswith(
+        "Does the twin VAE beat the sim-only baseline on builtin:scenes-real? Yes: better on "
+        "6 of 6 metrics")
+    assert "closes 50% of the abs_rel gap and 50% of the miou gap" in result["verdict"]
+    with open(tmp_path / "comparison.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["source"] for r in table] == ["this run"] * 3 + ["seed Table 1"] * 3
+    seed = {r["model"]: r for r in table[3:]}
+    assert float(seed["Ours"]["abs_rel"]) == 0.752 and float(seed["Ours"]["sq_rel"]) == 20.7
+    assert float(seed["Ours"]["miou"]) == 0.063 and float(seed["Ours"]["pixel_accuracy"]) == \
+        pytest.approx(0.549)
+    assert float(seed["Jaipuria, et al."]["rmse"]) == 4.05 and seed["Jaipuria, et al."][
+        "miou"] == ""
+    assert float(seed["Zhou et al."]["pixel_accuracy"]) == pytest.approx(0.862)
+    text = (tmp_path / "comparison.md").read_text()
+    assert result["verdict"] in text and "86.2%" in text and "log RMSE" in text
+    assert "0.148" in text and "Table 1" in text
+    assert json.loads((tmp_path / "comparison.json").read_text())["verdict"] == result["verdict"]
+    partly = se.verdict(rows(ours_abs_rel=0.35))
+    assert "Partly: better on 5 of 6" in partly and "abs_rel 0.35 vs 0.3" in partly
+    assert " No: better on 0 of 2" in se.verdict(
+        [{"role": "sim2real", "miou": 0.1, "pixel_accuracy": 0.5},
+         {"role": "sim-only", "miou": 0.2, "pixel_accuracy": 0.6}])
+    assert "Cannot tell" in se.verdict(rows()[:1])
+    weak_upper = rows()
+    weak_upper[2]["abs_rel"] = 0.4
+    text = se.verdict(weak_upper)
+    assert "closes 50% of the miou gap." in text and "abs_rel gap" not in text
+    assert "upper bound does not beat the sim-only baseline on abs_rel" in text
+
+
+def tiny_labelled_batch(size=16, classes=3):
+    """Depth and labels that follow the image: learnable by a few steps of a U-Net."""
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1, 1, (2, size, size, 3)).astype(np.float32)
+    depth = (2.0 + 3.0 * (image[..., :1] + 1)).astype(np.float32)
+    labels = np.digitize(image[..., 1], [-0.3, 0.3]).astype(np.int32)
+    labels[:, 0] = 255
+    return {"image": image, "depth": depth, "depth_valid": np.ones_like(depth),
+            "labels": labels}
+
+
+def test_supervised_baseline_lowers_its_loss():
+    ds = tf.data.Dataset.from_tensors(tiny_labelled_batch()).repeat()
+    predict, history = se.train_supervised_baseline(ds, steps=40, num_classes=3, ngf=8,
+                                                    n_down=2, lr=2e-3, log_every=10)
+    assert len(history["loss"]) == 4
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert history["seg_loss"][-1] < history["seg_loss"][0]
+    depth, logits = predict(tiny_labelled_batch()["image"])
+    assert depth.shape == (2, 16, 16, 1) and logits.shape == (2, 16, 16, 3)
+    assert 0.0 <= float(tf.reduce_min(depth)) and float(tf.reduce_max(depth)) <= 10.0
+
+
+def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys):
+    """load_trained is replaced: the stand-in predicts 3 m everywhere and class 1. The bounds'
+    training (tested above) is replaced by one that checks its data and predicts class 0."""
+    import tfgan3d.export
+
+    seen = {}
+
+    def train_baseline(train_ds, *, steps, num_classes, name, **kwargs):
+        batch = next(iter(train_ds))
+        seen[name] = (steps, num_classes, sorted(batch), int(tf.reduce_min(batch["labels"])))
+
+        def predict_fn(image):
+            shape = tf.shape(image)[:3]
+            return tf.fill(tf.concat([shape, [1]], 0), 2.0), tf.one_hot(tf.zeros(shape,
+                                                                                  tf.int32), 6)
+        return predict_fn, {"loss": [1.0]}
+
+    monkeypatch.setattr(se, "train_supervised_baseline", train_baseline)
+
+    config = types.SimpleNamespace(image_size=16, batch_size=2, n_train=3, n_test=2, seed=0,
+                                   max_depth=10.0, steps=None)
+
+    def predict(model, image):
+        shape = tf.shape(image)[:3]
+        depth = tf.fill(tf.concat([shape, [1]], 0), 3.0)
+        logits = tf.one_hot(tf.ones(shape, tf.int32), 6)
+        return depth, logits
+
+    module = types.SimpleNamespace(predict=predict,
+                                   translate=lambda model, images, to: -images)
+    monkeypatch.setattr(tfgan3d.export, "load_trained", lambda run, checkpoint=None:
+                        (config, None, module))
+    out = tmp_path / "eval"
+    result = se.main([str(tmp_path / "run"), "--resolution", "8", "--baseline-steps", "2",
+                      "--baseline-ngf", "4", "--out", str(out), "--grid-rows", "2"])
+    assert [r["role"] for r in result["rows"]] == ["sim2real", "sim-only", "real-supervised"]
+    keys = ["depth", "depth_valid", "image", "labels"]
+    assert seen == {"sim_only": (2, 6, keys, 0), "real_supervised": (2, 6, keys, 0)}
+    ours = result["rows"][0]
+    assert ours["pixel_accuracy"] == pytest.approx(
+        np.mean(np.load(out / "gt_labels.npy")[np.load(out / "gt_labels.npy") != 255] == 1))
+    assert np.load(out / "pred_depth.npy").shape == (2, 8, 8)
+    assert np.allclose(np.load(out / "pred_depth.npy"), 3.0)
+    assert result["rows"][1]["pixel_accuracy"] != ours["pixel_accuracy"]
+    assert result["rows"][1]["abs_rel"] != ours["abs_rel"]
+    for name in ("comparison.csv", "comparison.md", "metrics.json", "grid.png",
+                 "translations.png"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 3
+    assert metrics["verdict"].startswith(se.QUESTION.replace("real-like data",
+                                                             "builtin:scenes-real"))
+    assert "sim2real" in capsys.readouterr().out

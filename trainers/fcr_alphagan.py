@@ -1,0 +1,238 @@
+"""3D FCR-alphaGAN recipe: phase 1 (E, G, D, C), then phase 2 (refiner R against D).
+
+Iterations are counted over the whole run, 1-based as the original: phase 1 covers
+1 .. phase2_start - 1 (paper: 75000 iterations, batch 20), phase 2 runs from phase2_start to
+--steps (paper: 25000 more, batch 8) with the encoder and generator frozen. Each phase is one
+keras fit call; a resumed run continues in whichever phase its checkpoint is in.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import typing
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan3d import config as config_lib
+from tfgan3d.data import voxel_files
+from tfgan3d.models.fcr_alphagan import VARIANTS, FCRAlphaGAN
+from tfgan3d.trainers import runner
+
+DESCRIPTION = "3D fully convolutional refined alpha-GAN on voxel scenes (seed 002)"
+
+_QUICK_NETS = dict(grid=(32, 16, 32), widths=(8, 16, 32, 64), latent_channels=8,
+                   refiner_channels=8, refiner_blocks=2, code_d_units=(128, 128))
+_TINY_NETS = dict(grid=(16, 16, 16), widths=(4, 8, 8, 8), latent_channels=4,
+                  refiner_channels=4, refiner_blocks=1, code_d_units=(16, 16))
+
+
+@dataclasses.dataclass
+class FCRConfig(config_lib.TrainConfig):
+    data: str | None = "builtin:voxels"
+    variant: str = "alphagan"         # alphagan | vae (KL, no code D) | latent1d (1200-d code)
+    grid: tuple[int, ...] = (80, 48, 80)
+    num_classes: int = 12
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    latent_channels: int = 16
+    kernel: tuple[int, ...] = (5, 3, 5)
+    refiner_channels: int = 32
+    refiner_blocks: int = 4
+    code_d_units: tuple[int, ...] = (750, 750)
+    gamma: float = 0.97               # weight of false negatives in the reconstruction loss
+    kl_weight: float = 1.0            # vae variant only
+    eg_steps: int = 2                 # (encoder step, generator step) pairs per iteration
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    batch_size: int = 20
+    phase2_batch_size: int = 8
+    phase2_start: int = 75001         # first iteration of phase 2
+    flip: bool = True                 # random flips about x and z
+    n_train: int = 4000               # built-in data: training scenes
+    n_test: int = 200                 # built-in data: test scenes (the original used 200)
+    n_fixed: int = 4                  # scenes decoded from a fixed z at every sample step
+    render_samples: bool = True       # VTK renders of the fixed-z scenes into TensorBoard
+
+    PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {
+        "paper": dict(steps=100_000, checkpoint_every=100, log_every=100, sample_every=1000),
+        "quick": dict(**_QUICK_NETS, batch_size=8, phase2_batch_size=4, steps=1500,
+                      phase2_start=1201, n_train=1000, n_test=50, checkpoint_every=100,
+                      log_every=50, sample_every=300),
+        "tiny": dict(**_TINY_NETS, batch_size=4, phase2_batch_size=2, steps=12, phase2_start=9,
+                     n_train=16, n_test=4, n_fixed=2, checkpoint_every=4, log_every=2,
+                     sample_every=4, render_samples=False),
+    }
+
+    def validate(self):
+        super().validate()
+        if self.variant not in VARIANTS:
+            raise config_lib.ConfigError(f"--variant: expected one of {', '.join(VARIANTS)}, "
+                                         f"got {self.variant!r}")
+        if self.phase2_start < 1:
+            raise config_lib.ConfigError(f"--phase2-start: expected >= 1, got "
+                                         f"{self.phase2_start}")
+        if self.phase2_batch_size < 1:
+            raise config_lib.ConfigError(f"--phase2-batch-size: expected >= 1, got "
+                                         f"{self.phase2_batch_size}")
+
+
+CONFIG = FCRConfig
+
+
+def build_model(config: FCRConfig) -> FCRAlphaGAN:
+    return FCRAlphaGAN(grid=config.grid, num_classes=config.num_classes, widths=config.widths,
+                       latent_channels=config.latent_channels, kernel=config.kernel,
+                       refiner_channels=config.refiner_channels,
+                       refiner_blocks=config.refiner_blocks, code_d_units=config.code_d_units,
+                       variant=config.variant, gamma=config.gamma, kl_weight=config.kl_weight,
+                       eg_steps=config.eg_steps, seed=config.seed)
+
+
+def data_root(config: FCRConfig, source: str | None = None) -> str:
+    return voxel_files.resolve_voxel_source(source or config.data, n_train=config.n_train,
+                                            n_test=config.n_test, grid=config.grid,
+                                            seed=config.seed, cache_dir=config.cache_dir)
+
+
+def make_dataset(config: FCRConfig, batch_size: int, split: str = "train", training=True,
+                 source: str | None = None):
+    """Integer label scenes [B, X, H, Z]; the model one-hots them (cheaper than feeding
+    float one-hot volumes through the pipeline)."""
+    return voxel_files.make_voxel_dataset(
+        data_root(config, source), split=split, batch_size=batch_size, grid=config.grid,
+        shuffle=training, flip=training and config.flip, repeat=training, seed=config.seed,
+        deterministic=config.deterministic, one_hot=False)
+
+
+def make_optimizers(config: FCRConfig, total: int) -> dict:
+    """Adam(lr, beta1, beta2) per network; E and G step eg_steps times per iteration."""
+    def adam(per_iteration=1):
+        lr = runner.learning_rate(config, config.lr, total, per_iteration)
+        return keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+    optimizers = {"e": adam(config.eg_steps), "g": adam(config.eg_steps), "d": adam(),
+                  "r": adam()}
+    if config.variant != "vae":
+        optimizers["c"] = adam()
+    return optimizers
+
+
+def fixed_z(model: FCRAlphaGAN, config: FCRConfig) -> np.ndarray:
+    """The fixed prior draw decoded at every sample step (seeded by the run's seed)."""
+    rng = np.random.default_rng([config.seed, 7])
+    return rng.standard_normal((config.n_fixed, *model.latent_shape)).astype("float32")
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def _tensorboard_images(labels: np.ndarray, size=(320, 240)) -> np.ndarray | None:
+    """VTK renders of label scenes as a uint8 batch, or None where off-screen GL is missing."""
+    try:
+        from tfgan3d.eval.render import SceneRenderer
+    except ImportError:
+        return None
+    import tempfile
+    from pathlib import Path
+
+    renderer = SceneRenderer(size=size)
+    images = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, scene in enumerate(labels):
+            path = Path(tmp) / f"{i}.png"
+            try:
+                renderer.render(scene, str(path))
+            except (RuntimeError, ValueError):   # no GL, or an empty generated scene
+                return None
+            images.append(tf.io.decode_png(path.read_bytes(), channels=3).numpy())
+    return np.stack(images)
+
+
+def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
+    z = fixed_z(model, config)
+    run.samples_dir.mkdir(exist_ok=True)
+    runner.write_atomic(run.samples_dir / "fixed_z.npy", _npy_bytes(z))
+
+    def sample_fn(step):
+        probs = model.decode(z)
+        outputs = {"generate": np.argmax(probs, -1).astype(np.uint8)}
+        if model.phase == 2:
+            outputs["generate_refine"] = np.argmax(model.refine(probs), -1).astype(np.uint8)
+        for name, labels in outputs.items():
+            runner.write_atomic(run.samples_dir / f"{name}_{step:07d}.npy", _npy_bytes(labels))
+            images = _tensorboard_images(labels) if config.render_samples else None
+            if images is not None:
+                tf.summary.image(f"{name} (fixed z)", images, max_outputs=len(images))
+            occupied = float(np.mean(labels > 0))
+            tf.summary.scalar(f"{name}_occupied_fraction", occupied)
+    return sample_fn
+
+
+def train(config: FCRConfig, run: runner.Run) -> dict:
+    total = config.steps or 100_000
+    phase1_end = min(config.phase2_start - 1, total)
+    with run.strategy.scope():
+        model = build_model(config)
+        optimizers = make_optimizers(config, total)
+        model.compile(e_optimizer=optimizers["e"], g_optimizer=optimizers["g"],
+                      d_optimizer=optimizers["d"], c_optimizer=optimizers.get("c"),
+                      r_optimizer=optimizers["r"], jit_compile=config.jit)
+    start = runner.restore(run, model, optimizers)
+    sample_fn = make_sample_fn(model, config, run)
+    logs = {}
+    if start < phase1_end:
+        model.set_phase(1)
+        logs = runner.fit(model, make_dataset(config, config.batch_size), run, total=phase1_end,
+                          optimizers=optimizers, sample_fn=sample_fn)
+    if total > phase1_end:
+        model.set_phase(2)
+        logs = runner.fit(model, make_dataset(config, config.phase2_batch_size), run,
+                          total=total, optimizers=optimizers, sample_fn=sample_fn)
+    return logs
+
+
+# ----------------------------------------------------------------------------- export
+
+def export_parts(model: FCRAlphaGAN) -> dict:
+    parts = {"encoder": model.encoder, "generator": model.generator,
+             "discriminator": model.discriminator, "refiner": model.refiner}
+    if model.code_discriminator is not None:
+        parts["code_discriminator"] = model.code_discriminator
+    return parts
+
+
+def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
+    """Three SavedModels, each with a serving_default signature:
+      generator    z float32 [B, *latent] -> {"probabilities" [B, X, H, Z, C], "labels" int32,
+                   "refined_probabilities", "refined_labels"}
+      encoder      voxels int32 labels [B, X, H, Z] -> {"z" float32 [B, *latent]}
+      autoencoder  voxels int32 labels -> {"reconstruction", "refined" int32 labels,
+                   "refined_probabilities"}
+    """
+    latent = tf.TensorSpec([None, *model.latent_shape], tf.float32, name="z")
+    voxels = tf.TensorSpec([None, *config.grid], tf.int32, name="voxels")
+
+    def generate(z):
+        probs = model.decode(z)
+        refined = model.refine(probs)
+        return {"probabilities": probs, "labels": tf.argmax(probs, -1, output_type=tf.int32),
+                "refined_probabilities": refined,
+                "refined_labels": tf.argmax(refined, -1, output_type=tf.int32)}
+
+    def encode(voxels):
+        return {"z": model.encode(tf.one_hot(voxels, config.num_classes))}
+
+    def autoencode(voxels):
+        probs = model.decode(model.encode(tf.one_hot(voxels, config.num_classes)))
+        refined = model.refine(probs)
+        return {"reconstruction": tf.argmax(probs, -1, output_type=tf.int32),
+                "refined": tf.argmax(refined, -1, output_type=tf.int32),
+                "refined_probabilities": refined}
+
+    return {"generator": {"serving_default": (generate, [latent])},
+            "encoder": {"serving_default": (encode, [voxels])},
+            "autoencoder": {"serving_default": (autoencode, [voxels])}}
