@@ -3,5 +3,6 @@ import os
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")   # as tfgan3d/__init__.py
 # Built-in data sets are generated once per test session, never into the user's cache.
 os.environ["TFGAN3D_CACHE"] = tempfile.mkdtemp(prefix="tfgan3d-test-cache-")

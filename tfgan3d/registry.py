@@ -9,7 +9,10 @@ Modules are imported on first use so that `--help` and `--dry-run` stay fast.
 import importlib
 
 MODES = {
+    "fcr_alphagan": "tfgan3d.trainers.fcr_alphagan",
     "pix2pix": "tfgan3d.trainers.pix2pix",
+    "sim2real": "tfgan3d.trainers.sim2real",
+    "simgan": "tfgan3d.trainers.simgan",
 }
 
 

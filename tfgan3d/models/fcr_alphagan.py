@@ -1,0 +1,294 @@
+"""3D FCR-alphaGAN: fully convolutional refined auto-encoding GAN for voxel scenes.
+
+An alphaGAN (Rosca et al. 2017) on 80 x 48 x 80 x 12 one-hot scenes with a 5 x 3 x 5 x 16
+latent, trained in two phases: (1) encoder, generator, discriminator and code discriminator;
+(2) a SimGAN-style refiner (Shrivastava et al. 2017) against the discriminator, with the
+encoder and generator frozen. Facts of the original: shared/reference/fcr_alphagan.md.
+
+Symbols (paper -> code):
+    x                   real                one-hot scenes (B, X, H, Z, C)
+    E                   encoder             x -> [z_mean, z_log_sigma]
+    G                   generator           code -> class probabilities
+    D                   discriminator       scene -> logit
+    C                   code_discriminator  code -> logit
+    R                   refiner             probabilities -> refined probabilities
+    z ~ N(0, I)         z                   prior sample of `latent_shape`
+    z_hat = E(x)        z_hat               z_mean; vae: z_mean + exp(z_log_sigma) * eps
+    x_rec = G(z_hat)    rec
+    x_gen = G(z)        fake
+    R(x_rec), R(x_gen)  refined_rec, refined_fake
+
+Variants: "alphagan" (the paper's model), "vae" (KL term instead of the code discriminator:
+no C, encoder loss recons + kl_weight * KL), "latent1d" (the 1-D 1200-value latent baseline,
+alphaGAN losses).
+
+How one phase-1 iteration differs from the original's sequence of separate updates (each of
+which recomputed its whole forward graph: 716.7 GFLOP per sample at the paper's shapes):
+  - Each (encoder step, generator step) pair shares one forward pass x -> E -> G -> D. Both
+    gradients come from it, then both updates are applied. The original's generator step saw
+    G(E'(x)) with E' the just-updated encoder; ours sees G(E(x)) from before that update.
+    The two differ by one Adam step of E (lr 1e-4), i.e. the generator update is computed
+    one encoder update earlier, as in simultaneous-gradient GAN training.
+  - The discriminator and code-discriminator steps reuse the last pair's forward pass: the
+    fakes G(z), G(E(x)) and codes E(x) are those from before that pair's updates (the
+    original recomputed them after). D and C had not changed since, so their gradients are
+    exact for those inputs. Only D(x) and C(z) are extra forward passes.
+  - One prior draw z per iteration serves every step.
+With the paper's two pairs this is about 495 GFLOP per sample (`eg_steps=2`); one pair per
+iteration (`eg_steps=1`, the schedule of shared/bench's "minimal" port) is about 292
+(tools/bench_fcr.py counts them). Phase 2 likewise takes the refiner's and the
+discriminator's gradients from one forward pass.
+"""
+import keras
+import tensorflow as tf
+from keras import ops
+
+from tfgan3d.losses import replica_scaled
+from tfgan3d.networks.voxel import (PAPER_GRID, VoxelNetSpec, build_code_discriminator,
+                                    build_discriminator, build_encoder, build_generator,
+                                    build_refiner)
+from tfgan3d.voxel_losses import (alphagan_discriminator_loss, alphagan_generator_loss,
+                                  code_discriminator_loss, code_encoder_loss, kl_divergence,
+                                  voxel_reconstruction_loss)
+
+VARIANTS = ("alphagan", "vae", "latent1d")
+
+
+@keras.saving.register_keras_serializable(package="tfgan3d")
+class FCRAlphaGAN(keras.Model):
+    """3D FCR-alphaGAN and its baselines, trained by `fit` in two phases (see `set_phase`).
+
+    Args:
+        grid, num_classes, widths, latent_channels, kernel, refiner_channels, refiner_blocks,
+            code_d_units, use_bias: network sizes, see `tfgan3d.networks.voxel.VoxelNetSpec`.
+        variant: "alphagan", "vae" or "latent1d".
+        gamma: weight of the positive term of the reconstruction loss.
+        kl_weight: weight of the KL term (vae only).
+        eg_steps: (encoder step, generator step) pairs per phase-1 iteration (paper: 2).
+        seed: seeds the weights and the noise.
+    Raises:
+        ValueError: for an unknown variant, eg_steps < 1 or sizes VoxelNetSpec rejects.
+    """
+
+    def __init__(self, *, grid=PAPER_GRID, num_classes=12, widths=(64, 128, 256, 512),
+                 latent_channels=16, kernel=(5, 3, 5), refiner_channels=32, refiner_blocks=4,
+                 code_d_units=(750, 750), use_bias=False, variant="alphagan", gamma=0.97,
+                 kl_weight=1.0, eg_steps=2, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
+        if int(eg_steps) < 1:
+            raise ValueError(f"eg_steps must be >= 1; got {eg_steps}")
+        self.spec = VoxelNetSpec(grid=grid, num_classes=num_classes, widths=widths,
+                                 latent_channels=latent_channels, kernel=kernel,
+                                 refiner_channels=refiner_channels, refiner_blocks=refiner_blocks,
+                                 code_d_units=code_d_units, use_bias=use_bias,
+                                 latent1d=variant == "latent1d")
+        self.variant, self.gamma, self.kl_weight = variant, float(gamma), float(kl_weight)
+        self.eg_steps, self.seed = int(eg_steps), int(seed)
+        self.encoder = build_encoder(self.spec, seed=1000 * seed)
+        self.generator = build_generator(self.spec, seed=1000 * seed + 100)
+        self.discriminator = build_discriminator(self.spec, seed=1000 * seed + 200)
+        self.code_discriminator = (None if variant == "vae" else
+                                   build_code_discriminator(self.spec, seed=1000 * seed + 300))
+        self.refiner = build_refiner(self.spec, seed=1000 * seed + 400)
+        self.noise = keras.random.SeedGenerator(seed)
+        self.phase_trackers = {
+            1: ("recons_loss", "e_loss", "g_loss", "d_loss",
+                "kl_loss" if variant == "vae" else "c_loss"),
+            2: ("r_recons_loss", "r_loss", "d_refined_loss"),
+        }
+        self._trackers = {name: keras.metrics.Mean(name=name)
+                          for names in self.phase_trackers.values() for name in names}
+        self._phase = 1
+        self.built = True                      # every network was built above
+
+    # ------------------------------------------------------------------ set-up
+    def compile(self, *, e_optimizer, g_optimizer, d_optimizer, c_optimizer=None,
+                r_optimizer=None, **kwargs):
+        """Takes one optimizer per network (c_optimizer unused by vae; r_optimizer: phase 2).
+
+        XLA stays off unless `jit_compile=True` is passed: on CPU it makes these 3D
+        convolutions tens of times slower.
+        """
+        given = [o for o in (e_optimizer, g_optimizer, d_optimizer, c_optimizer, r_optimizer)
+                 if o is not None]
+        if len({id(o) for o in given}) != len(given):
+            raise ValueError("each network needs its own optimizer instance; got one instance "
+                             "for several")
+        if self.code_discriminator is not None and c_optimizer is None:
+            raise ValueError(f"variant {self.variant!r} trains a code discriminator: pass "
+                             "c_optimizer")
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.e_optimizer, self.g_optimizer, self.d_optimizer = e_optimizer, g_optimizer, d_optimizer
+        self.c_optimizer, self.r_optimizer = c_optimizer, r_optimizer
+        for optimizer, network in ((e_optimizer, self.encoder), (g_optimizer, self.generator),
+                                   (d_optimizer, self.discriminator),
+                                   (c_optimizer, self.code_discriminator),
+                                   (r_optimizer, self.refiner)):
+            if optimizer is not None and network is not None and not optimizer.built:
+                optimizer.build(network.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    @property
+    def phase(self):
+        """1: encoder, generator, discriminators; 2: refiner and discriminator."""
+        return self._phase
+
+    def set_phase(self, phase):
+        """Switches the training phase; the next `fit` / `train_on_batch` retraces train_step."""
+        if phase not in (1, 2):
+            raise ValueError(f"phase must be 1 or 2; got {phase!r}")
+        if phase == 2 and getattr(self, "r_optimizer", None) is None and self.compiled:
+            raise ValueError("phase 2 trains the refiner: compile with r_optimizer")
+        self._phase = phase
+        self.train_function = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def latent_shape(self):
+        """Shape of one code, e.g. (5, 3, 5, 16) or (1200,) for latent1d."""
+        return self.spec.latent_shape
+
+    def sample_z(self, n):
+        """n prior samples z ~ N(0, I) of `latent_shape`."""
+        return keras.random.normal((n, *self.latent_shape), seed=self.noise)
+
+    def encode(self, x, training=False):
+        """z_hat: the code of one-hot scenes x (the mean, for every variant)."""
+        return self.encoder(x, training=training)[0]
+
+    def decode(self, z, training=False):
+        """Class probabilities G(z)."""
+        return self.generator(z, training=training)
+
+    def refine(self, probs, training=False):
+        """Refined class probabilities R(probs)."""
+        return self.refiner(probs, training=training)
+
+    def call(self, x, training=False):
+        """Reconstruction G(E(x)) of one-hot scenes (or integer class labels)."""
+        return self.decode(self.encode(self._one_hot(x), training), training)
+
+    def get_config(self):
+        spec = self.spec
+        return {**super().get_config(), "grid": spec.grid, "num_classes": spec.num_classes,
+                "widths": spec.widths, "latent_channels": spec.latent_channels,
+                "kernel": spec.kernel, "refiner_channels": spec.refiner_channels,
+                "refiner_blocks": spec.refiner_blocks, "code_d_units": spec.code_d_units,
+                "use_bias": spec.use_bias, "variant": self.variant, "gamma": self.gamma,
+                "kl_weight": self.kl_weight, "eg_steps": self.eg_steps, "seed": self.seed}
+
+    # ------------------------------------------------------------------ training
+    def _one_hot(self, scenes):
+        """float32 one-hot scenes from one-hot scenes or integer labels (B, X, H, Z)."""
+        if "int" in keras.backend.standardize_dtype(scenes.dtype):
+            scenes = ops.one_hot(scenes, self.spec.num_classes)
+        return ops.cast(scenes, "float32")
+
+    @staticmethod
+    def _gradients(tape, loss, network, optimizer):
+        """(optimizer, [(gradient, weight)]) of one player's loss w.r.t. its own weights;
+        weights the loss does not reach (alphaGAN's z_log_sigma head) are left out."""
+        variables = network.trainable_variables
+        grads = tape.gradient(optimizer.scale_loss(replica_scaled(loss)), variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        return optimizer, pairs
+
+    @staticmethod
+    def _apply(updates):
+        for optimizer, pairs in updates:
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def _track(self, **values):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+        return {name: self._trackers[name].result() for name in self.phase_trackers[self.phase]}
+
+    def train_step(self, data):
+        real = self._one_hot(keras.utils.unpack_x_y_sample_weight(data)[0])
+        if self.phase == 1:
+            return self._phase1_step(real)
+        return self._phase2_step(real)
+
+    def _phase1_step(self, real):
+        # 1. z ~ N(0, I), one draw for the iteration.
+        # 2. eg_steps times: one forward x -> E -> z_hat -> G -> x_rec, z -> G -> x_gen,
+        #    D(x_gen), D(x_rec), C(z_hat); encoder step on recons + code loss (vae: + KL),
+        #    generator step on recons + GAN loss of D(x_gen) and D(x_rec).
+        # 3. On the last pass also D(x) and C(z): discriminator step (x real; x_gen, x_rec
+        #    fake) and code-discriminator step (z real, z_hat fake).
+        batch = ops.shape(real)[0]
+        z = self.sample_z(batch)
+        vae = self.variant == "vae"
+        for step in range(self.eg_steps):
+            last = step == self.eg_steps - 1
+            with tf.GradientTape() as e_tape, tf.GradientTape() as g_tape, \
+                    tf.GradientTape() as d_tape, tf.GradientTape() as c_tape:
+                z_mean, z_log_sigma = self.encoder(real, training=True)
+                if vae:
+                    eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype,
+                                             seed=self.noise)
+                    z_hat = z_mean + ops.exp(z_log_sigma) * eps
+                else:
+                    z_hat = z_mean
+                rec = self.generator(z_hat, training=True)
+                fake = self.generator(z, training=True)
+                # D normalises per sample, so one call on both kinds of fakes is two calls.
+                fake_logits, rec_logits = ops.split(
+                    self.discriminator(ops.concatenate([fake, rec], 0), training=True), 2)
+                recons_loss = voxel_reconstruction_loss(real, rec, self.gamma)
+                g_loss = recons_loss + alphagan_generator_loss(fake_logits, rec_logits)
+                if vae:
+                    kl_loss = kl_divergence(z_mean, z_log_sigma)
+                    e_loss = recons_loss + self.kl_weight * kl_loss
+                else:
+                    code_fake_logits = self.code_discriminator(z_hat, training=True)
+                    e_loss = code_encoder_loss(code_fake_logits) + recons_loss
+                if last:
+                    real_logits = self.discriminator(real, training=True)
+                    d_loss = alphagan_discriminator_loss(real_logits, fake_logits, rec_logits)
+                    if not vae:
+                        code_real_logits = self.code_discriminator(z, training=True)
+                        c_loss = code_discriminator_loss(code_real_logits, code_fake_logits)
+            updates = [self._gradients(e_tape, e_loss, self.encoder, self.e_optimizer),
+                       self._gradients(g_tape, g_loss, self.generator, self.g_optimizer)]
+            if last:
+                updates.append(self._gradients(d_tape, d_loss, self.discriminator,
+                                              self.d_optimizer))
+                if not vae:
+                    updates.append(self._gradients(c_tape, c_loss, self.code_discriminator,
+                                                  self.c_optimizer))
+            self._apply(updates)
+            self._track(recons_loss=recons_loss, e_loss=e_loss, g_loss=g_loss,
+                        **({"kl_loss": kl_loss} if vae else {}))
+        return self._track(d_loss=d_loss, **({} if vae else {"c_loss": c_loss}))
+
+    def _phase2_step(self, real):
+        # 1. x_rec = G(E(x)), x_gen = G(z) from the frozen E and G. They run in inference mode
+        #    (moving batch-norm statistics, as evaluation decodes): training=True would move
+        #    their batch-norm averages, i.e. change the frozen networks.
+        # 2. One forward R(x_rec), R(x_gen) -> D, and D(x): refiner step on recons of R(x_rec)
+        #    + GAN loss of both refined kinds; discriminator step with them as fakes (from
+        #    before the refiner's update; D had not changed since).
+        batch = ops.shape(real)[0]
+        rec = self.decode(self.encode(real))
+        fake = self.decode(self.sample_z(batch))
+        with tf.GradientTape() as r_tape, tf.GradientTape() as d_tape:
+            # R has no batch statistics, so one call on both kinds is two calls.
+            refined_rec, refined_fake = ops.split(
+                self.refiner(ops.concatenate([rec, fake], 0), training=True), 2)
+            rec_logits, fake_logits = ops.split(
+                self.discriminator(ops.concatenate([refined_rec, refined_fake], 0),
+                                   training=True), 2)
+            r_recons_loss = voxel_reconstruction_loss(real, refined_rec, self.gamma)
+            r_loss = r_recons_loss + alphagan_generator_loss(fake_logits, rec_logits)
+            real_logits = self.discriminator(real, training=True)
+            d_loss = alphagan_discriminator_loss(real_logits, fake_logits, rec_logits)
+        self._apply([self._gradients(r_tape, r_loss, self.refiner, self.r_optimizer),
+                     self._gradients(d_tape, d_loss, self.discriminator, self.d_optimizer)])
+        return self._track(r_recons_loss=r_recons_loss, r_loss=r_loss, d_refined_loss=d_loss)
