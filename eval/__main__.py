@@ -3,6 +3,7 @@
   pix2pix   metrics, .npy predictions and grids of a pix2pix run on a test set
   domains   the seed's 2x2 virtual / real-like train-test experiment
   render    VTK renders of voxel scenes in a .npy file
+  sim2real  depth / segmentation metrics of a sim2real run against sim-only and real-supervised baselines
 """
 import importlib
 import sys
@@ -11,6 +12,7 @@ PROGRAMS = {
     "pix2pix": "tfgan3d.eval.pix2pix_eval",
     "domains": "tfgan3d.eval.pix2pix_domains",
     "render": "tfgan3d.eval.render",
+    "sim2real": "tfgan3d.eval.sim2real_eval",
 }
 
 

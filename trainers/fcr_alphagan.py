@@ -18,14 +18,21 @@ import tensorflow as tf
 from tfgan3d import config as config_lib
 from tfgan3d.data import voxel_files
 from tfgan3d.models.fcr_alphagan import VARIANTS, FCRAlphaGAN
+from tfgan3d.networks.voxel import VOXEL_PRESETS
 from tfgan3d.trainers import runner
 
 DESCRIPTION = "3D fully convolutional refined alpha-GAN on voxel scenes (seed 002)"
 
-_QUICK_NETS = dict(grid=(32, 16, 32), widths=(8, 16, 32, 64), latent_channels=8,
-                   refiner_channels=8, refiner_blocks=2, code_d_units=(128, 128))
-_TINY_NETS = dict(grid=(16, 16, 16), widths=(4, 8, 8, 8), latent_channels=4,
-                  refiner_channels=4, refiner_blocks=1, code_d_units=(16, 16))
+
+
+def _net_sizes(preset: str) -> dict:
+    """Network sizes of a preset, as config fields (from networks.voxel.VOXEL_PRESETS)."""
+    spec = dataclasses.asdict(VOXEL_PRESETS[preset])
+    return {k: v for k, v in spec.items() if k not in ("use_bias", "latent1d", "kernel")}
+
+
+_QUICK_NETS = _net_sizes("quick")
+_TINY_NETS = _net_sizes("tiny")
 
 
 @dataclasses.dataclass

@@ -50,6 +50,7 @@ class Run:
     # The iteration counter and checkpoint of the run, shared by the phases of a mode.
     step: tf.Variable | None = None
     checkpoint: tf.train.Checkpoint | None = None
+    started: float = dataclasses.field(default_factory=time.time)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -229,11 +230,10 @@ class RunMonitor(keras.callbacks.Callback):
         self.csv_path = run.path / "losses.csv"
         self.writer = tf.summary.create_file_writer(str(run.tensorboard_dir)) if run.chief \
             else tf.summary.create_noop_writer()
-        self.t0 = time.time()
         self.columns = None
 
     def _row(self, logs: dict) -> dict:
-        row = {"step": int(self.step.numpy()), "time_s": round(time.time() - self.t0, 3)}
+        row = {"step": int(self.step.numpy()), "time_s": round(time.time() - self.run.started, 3)}
         row.update({f"lr_{k}": f"{current_lr(o):.6g}" for k, o in self.optimizers.items()})
         row.update({k: f"{float(v):.6g}" for k, v in sorted(logs.items())})
         return row
