@@ -120,7 +120,7 @@ class FCRAlphaGAN(keras.Model):
             raise ValueError(f"variant {self.variant!r} trains a code discriminator: pass "
                              "c_optimizer")
         kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
+        super().compile(optimizer=None, **kwargs)  # players have their own optimizers
         self.e_optimizer, self.g_optimizer, self.d_optimizer = e_optimizer, g_optimizer, d_optimizer
         self.c_optimizer, self.r_optimizer = c_optimizer, r_optimizer
         for optimizer, network in ((e_optimizer, self.encoder), (g_optimizer, self.generator),

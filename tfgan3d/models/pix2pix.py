@@ -54,7 +54,7 @@ class Pix2Pix(keras.Model):
         return list(self.trackers.values())
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
-        super().compile(**kwargs)
+        super().compile(optimizer=None, **kwargs)  # players have their own optimizers
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         # Create the slots now, so that a checkpoint can be restored before the first step.

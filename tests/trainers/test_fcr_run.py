@@ -1,0 +1,104 @@
+"""The fcr_alphagan mode end to end on the tiny preset: phases, resume across the switch, export."""
+import csv
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgan3d import export
+from tfgan3d.trainers import runner
+
+
+def rows(run):
+    with open(run / "losses.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def weights(run, ckpt_prefix, network):
+    _, model, _ = export.load_trained(run, ckpt_prefix)
+    return getattr(model, network).get_weights()
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """Phase 1 only (iterations 1-8), then a resume that crosses into phase 2 (9-12)."""
+    run_dir = tmp_path_factory.mktemp("fcr")
+    first = runner.run_mode("fcr_alphagan", {"preset": "tiny", "run_dir": str(run_dir),
+                                             "steps": 8})
+    phase1_ckpt = tf.train.latest_checkpoint(str(first.path / "checkpoints"))
+    second = runner.run_mode("fcr_alphagan", {"resume": "latest", "run_dir": str(run_dir),
+                                              "steps": 12})
+    assert second.path == first.path
+    return first.path, phase1_ckpt
+
+
+def test_resume_crosses_the_phase_switch(resumed_run):
+    path, phase1_ckpt = resumed_run
+    log = rows(path)
+    assert [int(r["step"]) for r in log] == [2, 4, 6, 8, 10, 12]
+    assert all(r["recons_loss"] and not r["r_loss"] for r in log[:4])      # phase 1
+    assert all(r["r_loss"] and not r["recons_loss"] for r in log[4:])      # phase 2
+    final = tf.train.latest_checkpoint(str(path / "checkpoints"))
+    assert final.endswith("ckpt-12")
+    # Phase 2 trains the refiner and D; the encoder and generator stay frozen.
+    for net, should_move in (("encoder", False), ("generator", False), ("refiner", True),
+                             ("discriminator", True)):
+        before, after = weights(path, phase1_ckpt, net), weights(path, final, net)
+        assert len(before) == len(after) > 0
+        moved = any(not np.array_equal(a, b) for a, b in zip(before, after))
+        assert moved == should_move, net
+
+
+def test_fixed_z_samples_are_written(resumed_run):
+    path, _ = resumed_run
+    names = sorted(p.name for p in (path / "samples").glob("*.npy"))
+    assert "fixed_z.npy" in names and "generate_0000012.npy" in names
+    assert "generate_refine_0000012.npy" in names                # refined in phase 2 only
+    assert "generate_refine_0000008.npy" not in names
+    labels = np.load(path / "samples" / "generate_0000012.npy")
+    assert labels.shape == (2, 16, 16, 16) and labels.max() < 12
+
+
+SERVE = textwrap.dedent("""
+    import sys, importlib.abc
+    class NoTfgan3d(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "tfgan3d":
+                raise ImportError("tfgan3d must not be needed to serve the model")
+    sys.meta_path.insert(0, NoTfgan3d())
+    import numpy as np, tensorflow as tf
+    out = {}
+    gen = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    enc = tf.saved_model.load(sys.argv[2]).signatures["serving_default"]
+    ae = tf.saved_model.load(sys.argv[3]).signatures["serving_default"]
+    voxels = tf.constant(np.load(sys.argv[4]))
+    z = enc(voxels=voxels)["z"]
+    out["z"] = z.numpy()
+    out["gen_labels"] = gen(z=z)["labels"].numpy()
+    out["ae_rec"] = ae(voxels=voxels)["reconstruction"].numpy()
+    np.savez(sys.argv[5], **out)
+""")
+
+
+def test_export_three_models_served_without_tfgan3d(resumed_run, tmp_path):
+    path, _ = resumed_run
+    paths = export.export_run(path, tmp_path)
+    assert set(paths) == {"generator", "encoder", "autoencoder"}
+    voxels = np.random.default_rng(0).integers(0, 12, (2, 16, 16, 16)).astype(np.int32)
+    np.save(tmp_path / "voxels.npy", voxels)
+    out = subprocess.run([sys.executable, "-c", SERVE, str(paths["generator"]),
+                          str(paths["encoder"]), str(paths["autoencoder"]),
+                          str(tmp_path / "voxels.npy"), str(tmp_path / "out.npz")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    served = np.load(tmp_path / "out.npz")
+    config, model, _ = export.load_trained(path)
+    z = model.encode(tf.one_hot(voxels, 12)).numpy()
+    np.testing.assert_allclose(served["z"], z, atol=1e-4)
+    # Decoding the served code gives the served autoencoder's reconstruction.
+    np.testing.assert_array_equal(served["gen_labels"], served["ae_rec"])
+    expected = np.argmax(model.decode(z).numpy(), -1)
+    assert np.mean(served["ae_rec"] == expected) > 0.999
