@@ -137,26 +137,25 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _tensorboard_images(labels: np.ndarray, size=(320, 240)) -> np.ndarray | None:
-    """VTK renders of label scenes as a uint8 batch, or None where off-screen GL is missing."""
-    try:
-        from tfgan3d.eval.render import SceneRenderer
-    except ImportError:
-        return None
+def _tensorboard_images(npy_path, size=(320, 240)) -> np.ndarray | None:
+    """VTK renders of the label scenes in `npy_path` as a uint8 batch, or None when they
+    cannot be made (no off-screen GL, an empty generated scene). VTK runs in a child process:
+    an EGL context inside the training process can crash it, and a crash there must not end
+    the run."""
+    import subprocess
+    import sys
     import tempfile
     from pathlib import Path
 
-    renderer = SceneRenderer(size=size)
-    images = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, scene in enumerate(labels):
-            path = Path(tmp) / f"{i}.png"
-            try:
-                renderer.render(scene, str(path))
-            except (RuntimeError, ValueError):   # no GL, or an empty generated scene
-                return None
-            images.append(tf.io.decode_png(path.read_bytes(), channels=3).numpy())
-    return np.stack(images)
+        cmd = [sys.executable, "-m", "tfgan3d.eval.render", str(npy_path), "--all", "--out", tmp,
+               "--size", f"{size[0]}x{size[1]}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        pngs = sorted(Path(tmp).glob("*.png"))
+        if done.returncode != 0 or not pngs:
+            print(f"sample renders skipped: {done.stderr.strip()[-300:]}", flush=True)
+            return None
+        return np.stack([tf.io.decode_png(p.read_bytes(), channels=3).numpy() for p in pngs])
 
 
 def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
@@ -170,8 +169,9 @@ def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
         if model.phase == 2:
             outputs["generate_refine"] = np.argmax(model.refine(probs), -1).astype(np.uint8)
         for name, labels in outputs.items():
-            runner.write_atomic(run.samples_dir / f"{name}_{step:07d}.npy", _npy_bytes(labels))
-            images = _tensorboard_images(labels) if config.render_samples else None
+            path = run.samples_dir / f"{name}_{step:07d}.npy"
+            runner.write_atomic(path, _npy_bytes(labels))
+            images = _tensorboard_images(path) if config.render_samples else None
             if images is not None:
                 tf.summary.image(f"{name} (fixed z)", images, max_outputs=len(images))
             occupied = float(np.mean(labels > 0))
