@@ -12,6 +12,7 @@ PROGRAMS = {
     "pix2pix": "tfgan3d.eval.pix2pix_eval",
     "domains": "tfgan3d.eval.pix2pix_domains",
     "render": "tfgan3d.eval.render",
+    "fcr": "tfgan3d.eval.fcr_eval",
     "sim2real": "tfgan3d.eval.sim2real_eval",
 }
 
