@@ -329,9 +329,28 @@ def render_scene(labels, out_png, *, size=(640, 480), threshold=None, probs=None
         ValueError: on bad input or a scene with nothing to draw.
         RuntimeError: if off-screen rendering is unavailable or the image comes out blank.
     """
+    if "tensorflow" in sys.modules:
+        return _isolated(render_scene, labels, out_png, size=size, threshold=threshold,
+                         probs=probs, camera=camera, hide_classes=hide_classes,
+                         lighting=lighting, edges=edges)
     renderer = SceneRenderer(size=size, camera=camera, lighting=lighting, edges=edges)
     return renderer.render(labels, out_png, threshold=threshold, probs=probs,
                            hide_classes=hide_classes)
+
+
+def _isolated(fn, *args, **kwargs):
+    """Runs `fn` in a fresh interpreter and returns its result (exceptions re-raised here).
+
+    An EGL context created in a process that has imported TensorFlow crashes that process
+    (segmentation fault, seen with vtk 9.7 and TF 2.21 on Mesa), which no `try` can catch;
+    a spawned child without TensorFlow renders safely.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -407,9 +426,19 @@ def main(argv=None):
         jobs = [(args.index - 1, args.out or f"{stem}_{args.index:04d}.png")]
 
     hide = (EMPTY,) if args.show_ceiling else (EMPTY, CEILING)
+    settings = dict(size=args.size, camera=args.camera, lighting=args.lighting, edges=args.edges,
+                    threshold=args.threshold, hide=hide)
+    if "tensorflow" in sys.modules:   # see _isolated
+        return _isolated(_render_jobs, np.asarray(scenes), jobs, settings)
+    return _render_jobs(scenes, jobs, settings)
+
+
+def _render_jobs(scenes, jobs, settings):
+    """Renders scenes[index] to out_png for each job; returns the exit status."""
+    count = scenes.shape[0]
     try:
-        renderer = SceneRenderer(size=args.size, camera=args.camera, lighting=args.lighting,
-                                 edges=args.edges)
+        renderer = SceneRenderer(size=settings["size"], camera=settings["camera"],
+                                 lighting=settings["lighting"], edges=settings["edges"])
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -418,8 +447,8 @@ def main(argv=None):
     for index, out_png in jobs:
         tick = time.perf_counter()
         try:
-            renderer.render(np.asarray(scenes[index]), out_png, threshold=args.threshold,
-                            hide_classes=hide)
+            renderer.render(np.asarray(scenes[index]), out_png,
+                            threshold=settings["threshold"], hide_classes=settings["hide"])
         except (ValueError, OSError, RuntimeError) as error:
             print(f"error: scene {index + 1}/{count}: {error}", file=sys.stderr)
             failed += 1
