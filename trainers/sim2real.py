@@ -1,0 +1,359 @@
+"""Sim2Real recipe: twin VAE on unpaired sim and real images (stage 1), then depth and
+segmentation decoders on paired sim ground truth (stage 2); Adam 1e-4, betas (0.9, 0.999).
+
+The iteration counter runs over both stages: stage 1 is iterations 1..stage1_steps, stage 2
+the next stage2_steps. Each stage is one `runner.fit`, so a resumed run continues in the stage
+where it stopped. The checkpoint at the end of stage 1 is also kept, whatever
+--keep-checkpoints, in `checkpoints/stage1/`; `--stage2-from RUN` starts a new run's stage 2
+from it (or from RUN's newest checkpoint when that folder is absent).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import typing
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan3d import config as config_lib
+from tfgan3d.data import sim2real_data
+from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
+from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
+from tfgan3d.trainers import runner
+
+DESCRIPTION = "twin VAE with a shared latent space: sim -> real depth and segmentation (seed 001)"
+INFERENCE = ("mean", "sample")
+# Fields that fix the networks' variables: a --stage2-from source must agree on them.
+ARCHITECTURE = ("levels", "width_mult", "res_blocks", "residual", "pack_d", "num_classes")
+# Paper preset: section 4.2's epochs (300 over 2126 + 2126 images, then 25 over 21,260 sim
+# images) at batch 4 (the paper gives no batch size).
+_PAPER_BATCH = 4
+
+
+@dataclasses.dataclass
+class Sim2RealConfig(config_lib.TrainConfig):
+    data: str | None = None           # unused: the mode reads --sim-data and --real-data
+    sim_data: str = "builtin:scenes-virtual"
+    real_data: str = "builtin:scenes-real"
+    class_map: str | None = None      # JSON / CSV file or "kitti12" (see data/sim2real_data.py)
+    sim_depth_scale: float | None = None
+    real_depth_scale: float | None = None
+    data_check: str = "all"           # all | first | headers
+    image_size: int = 256
+    load_size: int | None = None      # random crops of image_size from it (None: no crop)
+    flip: bool = True
+    sim_size: int | None = None       # built-in data: render size (None: image_size)
+    n_train: int = 1500               # built-in data: scenes per domain
+    n_test: int = 150
+    max_depth: float = 10.0           # metres mapped to +1 of the depth decoder's tanh
+    num_classes: int | None = None    # None: the data's classes (written to config.json)
+    levels: int = 6                   # packing layers per encoder (Table 2: 6)
+    width_mult: float = 1.0           # times Table 2's widths
+    res_blocks: int = 2               # Table 2 rows 7-8 and 13-14
+    residual: bool = True             # identity skips around those blocks
+    pack_d: int = 8                   # 3D convolution filters of the packing layers
+    stage1_steps: int = 10_000
+    stage2_steps: int = 10_000
+    stage2_from: str | None = None    # a run folder whose stage-1 weights start stage 2
+    stage1_trains: str = "encoders,decoders"
+    stage2_trains: str = "encoders,aux"
+    lr: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    lambda_kl: float = 1.0
+    lambda_rec: float = 1.0
+    lambda_mmd: float = 1.0
+    lambda_cycle: float = 1.0
+    lambda_rec2: float = 1.0
+    lambda_depth: float = 1.0
+    lambda_seg: float = 1.0
+    mmd_sigma: float | None = None    # None: sqrt(latent size)
+    kl_per_unit: bool = True
+    inference: str = "mean"           # mean: decode z_mean | sample: decode a sampled z
+    n_samples: int = 4                # images in the sample grids
+
+    PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {
+        "paper": dict(batch_size=_PAPER_BATCH, image_size=256,
+                      stage1_steps=math.ceil(300 * 2126 / _PAPER_BATCH),
+                      stage2_steps=math.ceil(25 * 21260 / _PAPER_BATCH),
+                      checkpoint_every=5000, log_every=100, sample_every=5000),
+        "quick": dict(batch_size=4, image_size=64, levels=4, width_mult=0.25, res_blocks=1,
+                      n_train=300, n_test=30, stage1_steps=300, stage2_steps=200, lr=5e-4,
+                      checkpoint_every=100, log_every=25, sample_every=100),
+        "tiny": dict(batch_size=2, image_size=16, levels=2, width_mult=0.125, res_blocks=0,
+                     n_train=6, n_test=2, stage1_steps=4, stage2_steps=4, lr=1e-3,
+                     data_check="first", checkpoint_every=2, log_every=2, sample_every=4,
+                     n_samples=2),
+    }
+
+    def validate(self):
+        super().validate()
+        err = config_lib.ConfigError
+        if self.steps is not None or self.epochs is not None:
+            raise err(f"sim2real trains in two stages: give --stage1-steps and --stage2-steps "
+                      f"(got steps={self.steps}, epochs={self.epochs})")
+        if self.data is not None:
+            raise err(f"sim2real reads two data sets: give --sim-data and --real-data "
+                      f"(got --data {self.data})")
+        if self.stage1_steps < 0 or self.stage2_steps < 0 or \
+                self.stage1_steps + self.stage2_steps < 1:
+            raise err(f"--stage1-steps and --stage2-steps: expected >= 0 with a positive sum, "
+                      f"got {self.stage1_steps} and {self.stage2_steps}")
+        if self.inference not in INFERENCE:
+            raise err(f"--inference: expected one of {', '.join(INFERENCE)}, "
+                      f"got {self.inference!r}")
+        if self.load_size is not None and self.load_size < self.image_size:
+            raise err(f"--load-size {self.load_size} is smaller than --image-size "
+                      f"{self.image_size}")
+        if self.max_depth <= 0:
+            raise err(f"--max-depth: expected > 0 metres, got {self.max_depth}")
+        if self.num_classes is not None and self.num_classes < 1:
+            raise err(f"--num-classes: expected >= 1, got {self.num_classes}")
+        for name in ("stage1_trains", "stage2_trains"):
+            try:
+                parse_groups(getattr(self, name), "--" + name.replace("_", "-"))
+            except ValueError as e:
+                raise err(str(e)) from None
+        try:
+            net_spec(self, num_classes=self.num_classes or 1)
+        except ValueError as e:
+            raise err(f"network size: {e} (--image-size {self.image_size}, --levels "
+                      f"{self.levels}, --width-mult {self.width_mult})") from None
+
+
+CONFIG = Sim2RealConfig
+
+
+def net_spec(config: Sim2RealConfig, num_classes: int | None = None) -> Sim2RealNetSpec:
+    return Sim2RealNetSpec.scaled(
+        image_size=config.image_size, levels=config.levels, width_mult=config.width_mult,
+        res_blocks=config.res_blocks, residual=config.residual, d=config.pack_d,
+        num_classes=num_classes or config.num_classes)
+
+
+def build_model(config: Sim2RealConfig) -> Sim2RealVAE:
+    """The twin VAE with freshly initialised networks (call under a strategy scope)."""
+    if config.num_classes is None:
+        raise config_lib.ConfigError("num_classes is unset: train() takes it from the data; "
+                                     "give --num-classes to build the model without data")
+    networks = build_sim2real_networks(net_spec(config))
+    return Sim2RealVAE(
+        networks, lambda_kl=config.lambda_kl, lambda_rec=config.lambda_rec,
+        lambda_mmd=config.lambda_mmd, lambda_cycle=config.lambda_cycle,
+        lambda_rec2=config.lambda_rec2, lambda_depth=config.lambda_depth,
+        lambda_seg=config.lambda_seg, stage1_trains=config.stage1_trains,
+        stage2_trains=config.stage2_trains, mmd_sigma=config.mmd_sigma,
+        kl_per_unit=config.kl_per_unit, max_depth=config.max_depth, seed=config.seed,
+        sample_at_inference=config.inference == "sample")
+
+
+def make_optimizers(config: Sim2RealConfig) -> dict:
+    """One Adam per stage (stage 2 starts with fresh moments); each schedule spans its stage."""
+    def adam(steps):
+        lr = runner.learning_rate(config, config.lr, max(steps, 1))
+        opt = keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
+            opt = keras.optimizers.LossScaleOptimizer(opt)
+        return opt
+    return {"stage1": adam(config.stage1_steps), "stage2": adam(config.stage2_steps)}
+
+
+# ----------------------------------------------------------------------------- inference
+
+def predict(model: Sim2RealVAE, image):
+    """Real-domain image in [-1, 1] -> (depth metres [B, H, W, 1], logits [B, H, W, C])."""
+    out = model(image, training=False)
+    return out["depth"], out["seg_logits"]
+
+
+def translate(model: Sim2RealVAE, images, to: str):
+    """sim -> real (to="real") or real -> sim (to="sim"), images in [-1, 1]."""
+    return model.translate(images, to)
+
+
+def serving_endpoints(model: Sim2RealVAE, config: Sim2RealConfig) -> dict:
+    """serving_default: uint8 RGB [B, H, W, 3] of the real domain ->
+    {"depth": float32 metres [B, H, W, 1], "segmentation": int32 class ids [B, H, W]}.
+
+    H and W must be multiples of 2**levels (the trained image size is the natural choice).
+    z is the encoder's mean (--inference mean) or a sample (--inference sample).
+    """
+    multiple = 2 ** config.levels
+
+    def serve(rgb):
+        shape = tf.shape(rgb)
+        tf.debugging.assert_equal(
+            tf.stack([shape[1] % multiple, shape[2] % multiple]), 0,
+            message=f"image height and width must be multiples of {multiple}")
+        depth, logits = predict(model, tf.cast(rgb, tf.float32) / 127.5 - 1.0)
+        return {"depth": tf.cast(depth, tf.float32),
+                "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
+
+    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8,
+                                                      name="rgb")])}
+
+
+def export_parts(model: Sim2RealVAE) -> dict:
+    """Networks saved on their own; the shared layers live inside both domains' networks."""
+    parts = model.networks.parts()
+    return {k: v for k, v in parts.items() if not k.startswith("shared_")}
+
+
+# ----------------------------------------------------------------------------- samples
+
+def _palette(n: int) -> np.ndarray:
+    """n distinct uint8 colours (golden-ratio hues), fixed for a class count."""
+    hue = (np.arange(n) * 0.618034) % 1.0
+    k = (np.array([5.0, 3.0, 1.0])[None] + hue[:, None] * 6.0) % 6.0
+    rgb = 1.0 - 0.85 * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+    return (rgb * 255).astype(np.uint8)
+
+
+def _uint8(images) -> np.ndarray:
+    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def sample_grids(model: Sim2RealVAE, sim, real, config: Sim2RealConfig) -> dict:
+    """uint8 images. "translations": one row per example, sim | sim -> real | real |
+    real -> sim. "perception": real | predicted depth (near dark) | segmentation."""
+    to_real, to_sim = translate(model, sim, "real"), translate(model, real, "sim")
+    depth, logits = predict(model, real)
+    grey = np.clip(np.asarray(depth) / config.max_depth, 0, 1)
+    grey = np.repeat((grey * 255).astype(np.uint8), 3, axis=-1)
+    seg = _palette(logits.shape[-1])[np.argmax(np.asarray(logits), -1)]
+    rows_t = [np.concatenate(r, axis=1) for r in
+              zip(_uint8(sim), _uint8(to_real), _uint8(real), _uint8(to_sim))]
+    rows_p = [np.concatenate(r, axis=1) for r in zip(_uint8(real), grey, seg)]
+    return {"translations": np.concatenate(rows_t, axis=0),
+            "perception": np.concatenate(rows_p, axis=0)}
+
+
+# ----------------------------------------------------------------------------- stages
+
+def _resolve_num_classes(config: Sim2RealConfig, run: runner.Run, info: dict) -> None:
+    """Takes num_classes from the data and records it in config.json."""
+    if config.num_classes is None:
+        config.num_classes = int(info["num_classes"])
+        if run.chief:
+            runner.write_json_atomic(run.path / "config.json", config.to_dict())
+        print(f"num_classes = {config.num_classes} (from the data: {info['class_names']})",
+              flush=True)
+
+
+def stage1_checkpoint(run_path: Path) -> Path:
+    return Path(run_path) / "checkpoints" / "stage1" / "ckpt"
+
+
+def _keep_stage1_checkpoint(run: runner.Run) -> None:
+    """Writes the end-of-stage-1 state to checkpoints/stage1/ (temporary folder, renamed)."""
+    final = stage1_checkpoint(run.path).parent
+    if final.exists():
+        return
+    tmp = final.with_name(f".stage1.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    run.checkpoint.write(str(tmp / "ckpt"))
+    os.replace(tmp, final)
+
+
+def stage2_source(config: Sim2RealConfig) -> tuple[Path, dict]:
+    """(folder, config values) of the --stage2-from run, checked against this config.
+
+    Raises:
+        RunError: RUN is not a sim2real run or its networks differ from these (num_classes
+            is compared once this run knows it).
+    """
+    source = Path(config.stage2_from)
+    try:
+        values = config_lib.load_config_json(source)
+    except config_lib.ConfigError as e:
+        raise runner.RunError(f"--stage2-from: {e}") from None
+    if values.get("mode") != "sim2real":
+        raise runner.RunError(f"--stage2-from {source}: a {values.get('mode')!r} run, "
+                              f"not sim2real")
+    differ = [f"{k}: {values.get(k)!r} there, {getattr(config, k)!r} here" for k in ARCHITECTURE
+              if getattr(config, k) is not None and values.get(k) != getattr(config, k)]
+    if differ:
+        raise runner.RunError(f"--stage2-from {source}: the networks differ "
+                              f"({'; '.join(differ)})")
+    return source, values
+
+
+def start_from_stage1(run: runner.Run, model: Sim2RealVAE, optimizers: dict,
+                      config: Sim2RealConfig) -> int:
+    """--stage2-from: loads another run's end-of-stage-1 state (networks and the stage-1
+    optimizer); this run continues at iteration stage1_steps, in stage 2.
+
+    Raises:
+        RunError: see `stage2_source`; no checkpoint; stage 1 not finished there.
+    """
+    source, values = stage2_source(config)
+    prefix = stage1_checkpoint(source)
+    if not Path(f"{prefix}.index").exists():
+        latest = tf.train.latest_checkpoint(str(source / "checkpoints"))
+        if latest is None:
+            raise runner.RunError(f"--stage2-from {source}: no checkpoint in "
+                                  f"{source / 'checkpoints'}")
+        prefix = Path(latest)
+    step = int(tf.train.load_checkpoint(str(prefix)).get_tensor(
+        "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    if step < values["stage1_steps"]:
+        raise runner.RunError(f"--stage2-from {source}: stage 1 is not finished ({prefix} is "
+                              f"at step {step} of {values['stage1_steps']}); resume that run "
+                              f"first")
+    if step > values["stage1_steps"]:
+        print(f"note: {source} kept no end-of-stage-1 checkpoint; its newest, at step {step} "
+              f"(stage 2), is used", flush=True)
+    # Stage 2's optimizer starts afresh.
+    status = tf.train.Checkpoint(model=model, opt_stage1=optimizers["stage1"]).restore(
+        str(prefix))
+    status.assert_existing_objects_matched().expect_partial()
+    run.step.assign(config.stage1_steps)
+    print(f"stage 2 starts from {prefix} (step {step} of {source.name})", flush=True)
+    return config.stage1_steps
+
+
+def train(config: Sim2RealConfig, run: runner.Run) -> dict:
+    if config.stage2_from and not run.resumed:
+        stage2_source(config)               # fail before the data and networks are made
+    sim_ds, real_ds, info = sim2real_data.make_sim2real_datasets(config)
+    _resolve_num_classes(config, run, info)
+    dataset = tf.data.Dataset.zip({"sim": sim_ds, "real": real_ds})
+    n = config.n_samples
+    sim_samples = next(iter(sim_ds.unbatch().batch(n)))["image"]
+    real_samples = next(iter(real_ds.unbatch().batch(n)))["image"]
+
+    with run.strategy.scope():
+        model = build_model(config)
+        optimizers = make_optimizers(config)
+        model.compile(stage1_optimizer=optimizers["stage1"],
+                      stage2_optimizer=optimizers["stage2"], jit_compile=config.jit)
+    start = runner.restore(run, model, optimizers)
+    if config.stage2_from and start == 0:
+        start = start_from_stage1(run, model, optimizers, config)
+    run.samples_dir.mkdir(exist_ok=True)
+
+    def sample_fn(step):
+        for name, grid in sample_grids(model, sim_samples, real_samples, config).items():
+            runner.write_atomic(run.samples_dir / f"step_{step:07d}_{name}.png",
+                                tf.io.encode_png(grid).numpy())
+            tf.summary.image(name, grid[None], max_outputs=1)
+
+    end1 = config.stage1_steps
+    end2 = end1 + config.stage2_steps
+    logs = {}
+    if start < end1:
+        model.set_stage(1)
+        logs.update(runner.fit(model, dataset, run, total=end1, optimizers=optimizers,
+                               sample_fn=sample_fn))
+    if int(run.step.numpy()) == end1 and not config.stage2_from:
+        _keep_stage1_checkpoint(run)
+    if config.stage2_steps:
+        model.set_stage(2)
+        logs.update(runner.fit(model, dataset, run, total=end2, optimizers=optimizers,
+                               sample_fn=sample_fn))
+    return logs
