@@ -4,6 +4,7 @@
   domains   the seed's 2x2 virtual / real-like train-test experiment
   render    VTK renders of voxel scenes in a .npy file
   sim2real  depth / segmentation metrics of a sim2real run against sim-only and real-supervised baselines
+  simgan    SimGAN section 3.1: gaze estimation on synthetic vs refined eyes, pupil shift, realism
 """
 import importlib
 import sys
@@ -14,6 +15,7 @@ PROGRAMS = {
     "render": "tfgan3d.eval.render",
     "fcr": "tfgan3d.eval.fcr_eval",
     "sim2real": "tfgan3d.eval.sim2real_eval",
+    "simgan": "tfgan3d.eval.simgan_eval",
 }
 
 

@@ -117,11 +117,12 @@ def scenes_file(tmp_path):
     return path
 
 
-def test_cli_renders_one_scene_with_a_one_based_index(scenes_file, tmp_path, capsys):
+def test_cli_renders_one_scene_with_a_one_based_index(scenes_file, tmp_path, capfd):
+    # capfd: with TensorFlow loaded in the test process the rendering runs in a child.
     out = tmp_path / "out" / "second.png"
     assert render.main([str(scenes_file), "-i", "2", "--out", str(out), "--size", "96x64"]) == 0
     assert Image.open(out).size == (96, 64)
-    assert str(out) in capsys.readouterr().out
+    assert str(out) in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("index", [0, 3])

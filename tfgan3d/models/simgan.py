@@ -207,7 +207,7 @@ class SimGAN(keras.Model):
                              "tf.distribute cannot synchronise across replicas; use "
                              "--strategy one")
         kwargs.setdefault("optimizer", None)   # no unused default optimizer in checkpoints
-        super().compile(optimizer=None, **kwargs)  # players have their own optimizers
+        super().compile(**kwargs)
         self.r_optimizer = r_optimizer
         self.d_optimizer = d_optimizer
         # Create the slots now, so that a checkpoint can be restored before the first step.
