@@ -66,11 +66,16 @@ def masked_l1_loss(target, prediction, mask=None):
     Returns:
         Scalar float32 tensor.
     """
-    diff = ops.abs(ops.cast(target, "float32") - ops.cast(prediction, "float32"))
+    return _masked_mean(ops.abs(ops.cast(target, "float32") - ops.cast(prediction, "float32")),
+                        mask)
+
+
+def _masked_mean(values, mask=None):
+    """sum(mask * values) / max(sum(mask), 1); the plain mean without a mask."""
     if mask is None:
-        return ops.mean(diff)
-    mask = ops.broadcast_to(ops.cast(mask, "float32"), ops.shape(diff))
-    return ops.sum(diff * mask) / ops.maximum(ops.sum(mask), 1.0)
+        return ops.mean(values)
+    mask = ops.broadcast_to(ops.cast(mask, "float32"), ops.shape(values))
+    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
 
 
 # ----------------------------------------------------------------------------- VAE terms
@@ -146,11 +151,8 @@ def mse_loss(target, prediction, mask=None):
     Returns:
         Scalar float32 tensor.
     """
-    sq = ops.square(ops.cast(target, "float32") - ops.cast(prediction, "float32"))
-    if mask is None:
-        return ops.mean(sq)
-    mask = ops.broadcast_to(ops.cast(mask, "float32"), ops.shape(sq))
-    return ops.sum(sq * mask) / ops.maximum(ops.sum(mask), 1.0)
+    return _masked_mean(
+        ops.square(ops.cast(target, "float32") - ops.cast(prediction, "float32")), mask)
 
 
 def pixelwise_cross_entropy(labels, logits, mask=None):
