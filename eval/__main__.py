@@ -3,6 +3,7 @@
   pix2pix   metrics, .npy predictions and grids of a pix2pix run on a test set
   domains   the seed's 2x2 virtual / real-like train-test experiment
   render    VTK renders of voxel scenes in a .npy file
+  fcr       fcr_alphagan: recons | checkpoints | interpolate | noise | latent | compare
   sim2real  depth / segmentation metrics of a sim2real run against sim-only and real-supervised baselines
   simgan    SimGAN section 3.1: gaze estimation on synthetic vs refined eyes, pupil shift, realism
 """
