@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from tfgan3d import losses
+from tfgan3d.models.steps import apply_step
 
 D_UPDATES = ("alternating", "simultaneous")
 
@@ -64,14 +65,6 @@ class Pix2Pix(keras.Model):
     def call(self, real_a, training=False):
         return self.generator(real_a, training=training)
 
-    def _apply(self, optimizer, tape, loss, variables):
-        """One optimizer step on a per-replica mean loss (scaled for replicas and for
-        mixed-precision loss scaling)."""
-        with tape:  # the scaling must be recorded too
-            scaled = optimizer.scale_loss(losses.replica_scaled(loss))
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-
     def _g_loss(self, real_b, fake_b, d_fake, mask):
         g_gan = losses.gan_generator_loss(d_fake)
         g_l1 = losses.masked_l1_loss(real_b, fake_b, mask)
@@ -92,7 +85,7 @@ class Pix2Pix(keras.Model):
                 d_real = D([real_a, real_b], training=True)
                 d_fake = D([real_a, tf.stop_gradient(fake_b)], training=True)
                 d_loss = 0.5 * losses.gan_discriminator_loss(d_real, d_fake)
-            self._apply(self.d_optimizer, d_tape, d_loss, D.trainable_variables)
+            apply_step(self.d_optimizer, d_tape, d_loss, D.trainable_variables)
             with g_tape:  # the same tape records on: G's step sees the updated D
                 d_fake_for_g = D([real_a, fake_b], training=True)
                 g_loss, g_gan, g_l1 = self._g_loss(real_b, fake_b, d_fake_for_g, mask)
@@ -103,8 +96,8 @@ class Pix2Pix(keras.Model):
                 d_fake = D([real_a, fake_b], training=True)
                 d_loss = 0.5 * losses.gan_discriminator_loss(d_real, d_fake)
                 g_loss, g_gan, g_l1 = self._g_loss(real_b, fake_b, d_fake, mask)
-            self._apply(self.d_optimizer, d_tape, d_loss, D.trainable_variables)
-        self._apply(self.g_optimizer, g_tape, g_loss, self.generator.trainable_variables)
+            apply_step(self.d_optimizer, d_tape, d_loss, D.trainable_variables)
+        apply_step(self.g_optimizer, g_tape, g_loss, self.generator.trainable_variables)
 
         values = {"g_loss": g_loss, "g_gan_loss": g_gan, "g_l1_loss": g_l1, "d_loss": d_loss,
                   "d_real_acc": tf.reduce_mean(tf.cast(d_real > 0, tf.float32)),

@@ -44,6 +44,7 @@ import keras
 import tensorflow as tf
 
 from tfgan3d import losses
+from tfgan3d.models.steps import apply_step
 from tfgan3d.networks.sim2real import Sim2RealNetworks
 
 GROUPS = ("encoders", "decoders", "aux")
@@ -196,14 +197,6 @@ class Sim2RealVAE(keras.Model):
                             else (self.encoder_real, self.decoder_sim))
         return decoder(self.code(encoder, images, training, sample), training=training)
 
-    def _apply(self, optimizer, tape, loss, variables):
-        """One optimizer step on a per-replica mean loss (scaled for replicas and for
-        mixed-precision loss scaling)."""
-        with tape:  # the scaling must be recorded too
-            scaled = optimizer.scale_loss(losses.replica_scaled(loss))
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-
     # ------------------------------------------------------------------ objectives
 
     def stage1_losses(self, sim, real):
@@ -319,7 +312,7 @@ class Sim2RealVAE(keras.Model):
                 total, terms = self.stage2_losses(sim["image"], real["image"], sim["depth"],
                                                   sim.get("depth_valid"), sim["labels"])
         stage = f"stage{self.stage}"
-        self._apply(self.stage_optimizers[stage], tape, total, variables)
+        apply_step(self.stage_optimizers[stage], tape, total, variables)
         terms[f"{stage}_loss"] = total
         trackers = self.trackers[stage]
         for name, value in terms.items():

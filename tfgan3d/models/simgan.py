@@ -33,6 +33,7 @@ import keras
 import tensorflow as tf
 
 from tfgan3d import losses
+from tfgan3d.models.steps import apply_step
 
 ADVERSARIAL = ("local", "global")
 
@@ -227,14 +228,6 @@ class SimGAN(keras.Model):
         refiner_turn = (phase == 0) | ((phase == 2) & (in_cycle < self.k_g))
         return phase, refiner_turn
 
-    def _apply(self, optimizer, tape, loss, variables):
-        """One optimizer step on a per-replica mean loss (scaled for replicas and for
-        mixed-precision loss scaling)."""
-        with tape:  # the scaling must be recorded too
-            scaled = optimizer.scale_loss(losses.replica_scaled(loss))
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-
     def _refiner_step(self, synthetic, adversarial):
         """`adversarial` is 1.0 in phase 2 and 0.0 while pretraining (l_reg only)."""
         R = self.refiner
@@ -243,7 +236,7 @@ class SimGAN(keras.Model):
             r_reg = losses.self_regularization_loss(refined, synthetic, self.self_reg_feature)
             r_adv = self._r_adv_loss_fn(self.discriminator(refined, training=True))
             r_loss = adversarial * r_adv + self.lambda_reg * r_reg
-        self._apply(self.r_optimizer, tape, r_loss, R.trainable_variables)
+        apply_step(self.r_optimizer, tape, r_loss, R.trainable_variables)
         self.trackers["r_loss"].update_state(r_loss)
         self.trackers["r_reg_loss"].update_state(r_reg)
         self.trackers["r_adv_loss"].update_state(r_adv, sample_weight=adversarial)
@@ -258,7 +251,7 @@ class SimGAN(keras.Model):
             real_logits = D(real, training=True)
             refined_logits = D(refined, training=True)
             d_loss = self._d_loss_fn(real_logits, refined_logits)
-        self._apply(self.d_optimizer, tape, d_loss, D.trainable_variables)
+        apply_step(self.d_optimizer, tape, d_loss, D.trainable_variables)
         self.trackers["d_loss"].update_state(d_loss)
         self.trackers["d_acc_real"].update_state(
             tf.cast(real_logits[..., 0] > real_logits[..., 1], tf.float32))
