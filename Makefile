@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m tfgan3d.eval.pix2pix_domains --preset quick --out runs/pix2pix-domains
+	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains
 
 test: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests

@@ -10,6 +10,8 @@
 import importlib
 import sys
 
+import tfgan3d
+
 PROGRAMS = {
     "pix2pix": "tfgan3d.eval.pix2pix_eval",
     "domains": "tfgan3d.eval.pix2pix_domains",
@@ -20,6 +22,11 @@ PROGRAMS = {
 }
 
 
+# The mode whose speed settings a program's process takes (see tfgan3d.prefer_onednn_for).
+PROGRAM_MODES = {"pix2pix": "pix2pix", "domains": "pix2pix", "fcr": "fcr_alphagan",
+                 "sim2real": "sim2real", "simgan": "simgan"}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
@@ -27,6 +34,8 @@ def main(argv=None):
         return 0 if argv else 2
     if argv[0] not in PROGRAMS:
         sys.exit(f"error: unknown program {argv[0]!r}; valid: {', '.join(PROGRAMS)}")
+    if argv[0] in PROGRAM_MODES:
+        tfgan3d.prefer_onednn_for(PROGRAM_MODES[argv[0]])
     return importlib.import_module(PROGRAMS[argv[0]]).main(argv[1:])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import tfgan3d
 from tfgan3d import config as config_lib
 from tfgan3d import registry
 
@@ -44,6 +45,8 @@ def parse_args(argv: list[str]) -> tuple[str, dict]:
             sys.exit(0)
         sys.exit(f"error: --mode is required; valid modes: {', '.join(registry.mode_names())}\n"
                  f"usage: {USAGE}")
+    if known.mode in registry.MODES:
+        tfgan3d.prefer_onednn_for(known.mode)     # before the trainer imports TensorFlow
     try:
         module = registry.get_mode(known.mode)
     except registry.UnknownModeError as err:

@@ -11,11 +11,11 @@ import dataclasses
 import io
 import typing
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import optimizers
 from tfgan3d.data import voxel_files
 from tfgan3d.models.fcr_alphagan import VARIANTS, FCRAlphaGAN
 from tfgan3d.networks.voxel import VOXEL_PRESETS
@@ -117,12 +117,11 @@ def make_optimizers(config: FCRConfig, total: int) -> dict:
     """Adam(lr, beta1, beta2) per network; E and G step eg_steps times per iteration."""
     def adam(per_iteration=1):
         lr = runner.learning_rate(config, config.lr, total, per_iteration)
-        return keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
-    optimizers = {"e": adam(config.eg_steps), "g": adam(config.eg_steps), "d": adam(),
-                  "r": adam()}
+        return optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+    opts = {"e": adam(config.eg_steps), "g": adam(config.eg_steps), "d": adam(), "r": adam()}
     if config.variant != "vae":
-        optimizers["c"] = adam()
-    return optimizers
+        opts["c"] = adam()
+    return opts
 
 
 def fixed_z(model: FCRAlphaGAN, config: FCRConfig) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import optimizers
 from tfgan3d.data import builtin, paired
 from tfgan3d.data.images import DepthSpec
 from tfgan3d.models.pix2pix import Pix2Pix
@@ -116,10 +116,8 @@ def build_model(config: Pix2PixConfig) -> Pix2Pix:
 def make_optimizers(config: Pix2PixConfig, total: int) -> dict:
     def adam():
         lr = runner.learning_rate(config, config.lr, total)
-        opt = keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
-        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
-            opt = keras.optimizers.LossScaleOptimizer(opt)
-        return opt
+        return optimizers.for_precision(
+            optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), config)
     return {"g": adam(), "d": adam()}
 
 

@@ -16,11 +16,11 @@ import shutil
 import typing
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
 from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
 from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
@@ -156,10 +156,8 @@ def make_optimizers(config: Sim2RealConfig) -> dict:
     """One Adam per stage (stage 2 starts with fresh moments); each schedule spans its stage."""
     def adam(steps):
         lr = runner.learning_rate(config, config.lr, max(steps, 1))
-        opt = keras.optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
-        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
-            opt = keras.optimizers.LossScaleOptimizer(opt)
-        return opt
+        return optimizers.for_precision(
+            optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), config)
     return {"stage1": adam(config.stage1_steps), "stage2": adam(config.stage2_steps)}
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import optimizers
 from tfgan3d import losses
 from tfgan3d.data import refine_data
 from tfgan3d.models.simgan import ADVERSARIAL, SimGAN, count_updates
@@ -209,10 +210,8 @@ def make_optimizers(config: SimGANConfig, total: int) -> dict:
         if config.optimizer == "sgd":
             opt = keras.optimizers.SGD(lr, momentum=config.momentum)
         else:
-            opt = keras.optimizers.Adam(lr, beta_1=config.beta1)
-        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
-            opt = keras.optimizers.LossScaleOptimizer(opt)
-        return opt
+            opt = optimizers.Adam(lr, beta_1=config.beta1)
+        return optimizers.for_precision(opt, config)
     return {"r": make(0), "d": make(1)}
 
 

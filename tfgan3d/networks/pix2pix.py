@@ -10,6 +10,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from tfgan3d.layers.conv import Conv2D, Conv2DTranspose
+from tfgan3d.layers.normalization import BatchNormalization
+
 NORMS = ("batch", "instance", "none")
 
 
@@ -19,7 +22,7 @@ def _init():
 
 def _norm(kind: str, name: str):
     if kind == "batch":
-        return layers.BatchNormalization(name=name)
+        return BatchNormalization(name=name)
     if kind == "instance":  # one group per channel = instance normalisation
         return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
     return None
@@ -35,7 +38,7 @@ def _check(norm: str, size, n_down: int):
 
 
 def _down(x, filters, norm, name, use_norm=True):
-    x = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=norm == "none",
+    x = Conv2D(filters, 4, strides=2, padding="same", use_bias=norm == "none",
                       kernel_initializer=_init(), name=f"{name}_conv")(x)
     n = _norm(norm, f"{name}_norm") if use_norm else None
     if n is not None:
@@ -44,7 +47,7 @@ def _down(x, filters, norm, name, use_norm=True):
 
 
 def _up(x, filters, norm, name, dropout: float):
-    x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=norm == "none",
+    x = Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=norm == "none",
                                kernel_initializer=_init(), name=f"{name}_deconv")(x)
     n = _norm(norm, f"{name}_norm")
     if n is not None:
@@ -80,7 +83,7 @@ def build_unet_generator(input_channels: int = 3, output_channels: int = 1, *, s
     for j, (w, skip) in enumerate(zip(reversed(widths[:-1]), reversed(skips[:-1]))):
         x = _up(x, w, norm, f"up{j + 1}", dropout=dropout if j < 3 else 0.0)
         x = layers.Concatenate(name=f"skip{j + 1}")([x, skip])
-    x = layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same",
+    x = Conv2DTranspose(output_channels, 4, strides=2, padding="same",
                                kernel_initializer=_init(), name="out_deconv")(x)
     outputs = layers.Activation("tanh", dtype="float32", name="fake_b")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -99,13 +102,13 @@ def build_patchgan_discriminator(input_channels: int = 3, target_channels: int =
     for i in range(n_layers):
         x = _down(x, min(ndf * 2 ** i, ndf * 8), norm, f"d{i + 1}", use_norm=i > 0)
     x = layers.ZeroPadding2D(name="pad1")(x)
-    x = layers.Conv2D(min(ndf * 2 ** n_layers, ndf * 8), 4, use_bias=norm == "none",
+    x = Conv2D(min(ndf * 2 ** n_layers, ndf * 8), 4, use_bias=norm == "none",
                       kernel_initializer=_init(), name="d_last_conv")(x)
     n = _norm(norm, "d_last_norm")
     if n is not None:
         x = n(x)
     x = layers.LeakyReLU(0.2, name="d_last_lrelu")(x)
     x = layers.ZeroPadding2D(name="pad2")(x)
-    x = layers.Conv2D(1, 4, kernel_initializer=_init(), name="patch_logits_conv")(x)
+    x = Conv2D(1, 4, kernel_initializer=_init(), name="patch_logits_conv")(x)
     logits = layers.Activation("linear", dtype="float32", name="patch_logits")(x)
     return keras.Model([real_a, target], logits, name=name)
