@@ -1,11 +1,16 @@
-"""Speed benchmarks (never timed tests): `python -m tfgan3d.tools.bench pix2pix [options]`.
+"""Speed benchmarks (never timed tests): `python -m tfgan3d.tools.bench pix2pix|conv [options]`.
 
 pix2pix: times the training step at the `paper` preset (U-Net 256, 70x70 PatchGAN, batch 1,
 256x256, depth target) as the median over --iters steps after --warmup steps, with the
 achieved GFLOP/s from an analytic count of the convolutions, then the input pipeline alone
 (examples/s on the built-in data at the paper's 286 -> 256 augmentation). With --torch it also
 runs the PyTorch pix2pix measuring stick (../shared/bench/p2p_torch.py) in the same session,
-so the two times can be compared on one machine. Prints one JSON line.
+so the two times can be compared on one machine; --rounds R alternates the two R times and
+reports the median of the per-round ratios. conv: per-layer times of the same networks'
+convolutions with Keras' layers and with tfgan3d.layers.conv. Prints one JSON line.
+
+The process takes pix2pix's speed settings (`tfgan3d.prefer_onednn_for("pix2pix")`), as
+`python -m tfgan3d.train --mode pix2pix` does.
 """
 from __future__ import annotations
 
@@ -141,6 +146,56 @@ def bench_pix2pix_pipeline(config, batches: int) -> dict:
     return {"pipeline_examples_per_s": batches * config.batch_size / dt}
 
 
+def bench_conv_layers(config, iters: int) -> list[dict]:
+    """Per-layer milliseconds of the pix2pix paper networks' convolutions, forward and forward +
+    backward (input and kernel gradients), with Keras' layers and with tfgan3d's
+    (tfgan3d.layers.conv), on one 256x256 example: the timings behind that module's choice."""
+    import keras
+    import tensorflow as tf
+
+    from tfgan3d.layers import conv
+
+    def timed(fn):
+        for _ in range(2):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            out = fn()
+        [float(tf.reduce_sum(o)) for o in out]
+        return (time.perf_counter() - t0) / iters * 1e3
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for net in _networks(config, 1, size=(config.crop_size, config.crop_size)):
+        for layer in net.layers:
+            if not isinstance(layer, keras.layers.Conv2D | keras.layers.Conv2DTranspose):
+                continue
+            shape = (1, *layer.input.shape[1:])
+            x = tf.constant(rng.normal(size=shape).astype("float32"))
+            base = (keras.layers.Conv2DTranspose
+                    if isinstance(layer, keras.layers.Conv2DTranspose) else keras.layers.Conv2D)
+            ours = (conv.Conv2DTranspose if base is keras.layers.Conv2DTranspose
+                    else conv.Conv2D)
+            row = {"layer": f"{net.name}/{layer.name}", "input": list(shape[1:]),
+                   "filters": layer.filters}
+            for label, cls in (("keras", base), ("tfgan3d", ours)):
+                twin = cls.from_config(layer.get_config())
+                twin.build(shape)
+                twin.set_weights(layer.get_weights())
+                dy = tf.constant(rng.normal(size=twin(x).shape).astype("float32"))
+
+                def both(twin=twin, dy=dy):
+                    with tf.GradientTape() as tape:
+                        tape.watch(x)
+                        y = twin(x)
+                    return tape.gradient(y, [x, twin.kernel], output_gradients=dy)
+                row[f"{label}_fwd_ms"] = round(timed(tf.function(lambda t=twin: [t(x)])), 2)
+                row[f"{label}_fwd_bwd_ms"] = round(timed(tf.function(both)), 2)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
 def run_torch_stick(warmup: int, iters: int) -> dict:
     bench = Path(os.environ.get("TFGAN3D_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     bench = bench / "bench"
@@ -157,7 +212,9 @@ def run_torch_stick(warmup: int, iters: int) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tfgan3d-bench", description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["pix2pix"])
+    parser.add_argument("what", choices=["pix2pix", "conv"],
+                        help="pix2pix: the training step and input pipeline; conv: per-layer "
+                             "Keras vs tfgan3d convolutions of the pix2pix networks")
     parser.add_argument("--preset", default="paper", choices=("paper", "quick", "tiny"))
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
@@ -182,6 +239,12 @@ def main(argv=None):
     config = config_lib.resolve_config(pix2pix.CONFIG, "pix2pix", {
         "preset": args.preset, "jit": args.jit, "d_update": args.d_update,
         "n_train": args.n_train, "n_test": 10})
+    if args.what == "conv":
+        rows = bench_conv_layers(config, args.iters)
+        total = {k: round(sum(r[k] for r in rows), 1) for k in rows[0] if k.endswith("_ms")}
+        result = {"what": "conv", "preset": args.preset, "layers": rows, "total_ms": total}
+        print(json.dumps(result), flush=True)
+        return result
     result = {"what": "pix2pix", "preset": args.preset, "batch": config.batch_size,
               "size": config.crop_size, "d_update": config.d_update, "jit": config.jit,
               "target_channels": args.target_channels}

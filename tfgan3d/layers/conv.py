@@ -19,8 +19,9 @@ import tensorflow as tf
 # The matrix-product path is taken when its product has at most this many rows per image:
 # output pixels for a convolution (the product's rows are output pixels), input pixels for a
 # transposed convolution. Chosen from per-layer timings of the pix2pix U-Net on a 2-core CPU
-# (python -m tfgan3d.tools.bench conv): the product is faster up to a 2x2 convolution output
-# (it ties at 4x4) and up to a 16x16 transposed-convolution input, and slower beyond.
+# (python -m tfgan3d.tools.bench conv): the product is 2-3x faster (forward + backward) up to a
+# 2x2 convolution output and an 8x8 transposed-convolution input, ties at a 4x4 output and a
+# 16x16 input, and is slower beyond. With these limits the paper step went 1.27 -> 1.15 s.
 CONV_MAX_PIXELS = 16
 CONV_TRANSPOSE_MAX_PIXELS = 256
 # Stride-1 'valid' convolutions (PatchGAN's last two layers) take their gradients as forward
