@@ -47,19 +47,6 @@ CONVS = [  # (input shape, layer kwargs): each path of the Conv2D layer
 ]
 
 
-@pytest.mark.parametrize("shape,kwargs", CONVS)
-def test_conv2d_matches_keras(shape, kwargs):
-    ref, ours = twins(keras.layers.Conv2D, conv.Conv2D, shape, **kwargs)
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=shape).astype("float32")
-    y_ref = ref(x)
-    dy = rng.normal(size=y_ref.shape).astype("float32")
-    (y0, g0), (y1, g1) = outputs_and_grads(ref, x, dy), outputs_and_grads(ours, x, dy)
-    close(y1, y0)
-    for a, b in zip(g1, g0):
-        close(a, b)
-
-
 def test_conv2d_paths_are_taken_as_documented():
     """The shapes above exercise the matmul and stride-1 paths, not only Keras' own."""
     x = tf.zeros((1, 2, 2, 24))
@@ -82,16 +69,19 @@ TRANSPOSED = [
 ]
 
 
-@pytest.mark.parametrize("shape,kwargs", TRANSPOSED)
-def test_conv2d_transpose_matches_keras(shape, kwargs):
-    ref, ours = twins(keras.layers.Conv2DTranspose, conv.Conv2DTranspose, shape, **kwargs)
-    rng = np.random.default_rng(3)
+CASES = ([(keras.layers.Conv2D, conv.Conv2D, *case) for case in CONVS]
+         + [(keras.layers.Conv2DTranspose, conv.Conv2DTranspose, *case) for case in TRANSPOSED])
+
+
+@pytest.mark.parametrize("keras_cls,our_cls,shape,kwargs", CASES)
+def test_convolutions_match_keras(keras_cls, our_cls, shape, kwargs):
+    ref, ours = twins(keras_cls, our_cls, shape, **kwargs)
+    rng = np.random.default_rng(2)
     x = rng.normal(size=shape).astype("float32")
-    y_ref = ref(x)
-    dy = rng.normal(size=y_ref.shape).astype("float32")
+    dy = rng.normal(size=ref(x).shape).astype("float32")
     (y0, g0), (y1, g1) = outputs_and_grads(ref, x, dy), outputs_and_grads(ours, x, dy)
     close(y1, y0)
-    for a, b in zip(g1, g0):
+    for a, b in zip(g1, g0):       # input, kernel (and bias) gradients
         close(a, b)
 
 

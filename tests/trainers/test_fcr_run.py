@@ -2,11 +2,11 @@
 import csv
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_helpers import serving_script
 
 from tfgan3d import export
 from tfgan3d.trainers import runner
@@ -62,14 +62,7 @@ def test_fixed_z_samples_are_written(resumed_run):
     assert labels.shape == (2, 16, 16, 16) and labels.max() < 12
 
 
-SERVE = textwrap.dedent("""
-    import sys, importlib.abc
-    class NoTfgan3d(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "tfgan3d":
-                raise ImportError("tfgan3d must not be needed to serve the model")
-    sys.meta_path.insert(0, NoTfgan3d())
-    import numpy as np, tensorflow as tf
+SERVE = serving_script("""
     out = {}
     gen = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
     enc = tf.saved_model.load(sys.argv[2]).signatures["serving_default"]

@@ -1,15 +1,13 @@
 """The pix2pix mode end to end on the tiny preset: CLI, run folder, resume, export."""
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
+from run_helpers import kill_after_checkpoint, serving_script
 
 from tfgan3d import train
 from tfgan3d.trainers import runner
@@ -89,29 +87,12 @@ def test_bad_config_value_is_named(tmp_path):
     assert "--crop-size 40" in str(err.value)
 
 
-KILLED = textwrap.dedent("""
-    import sys
-    from tfgan3d import train
-    train.main(sys.argv[1:])
-""")
-
-
 def test_resume_after_sigkill_continues_at_the_checkpoint(tmp_path):
     args = ["--mode", "pix2pix", "--preset", "tiny", "--run-dir", str(tmp_path),
             "--steps", "400", "--checkpoint-every", "5", "--log-every", "5",
             "--sample-every", "1000"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = tmp_path / "00001-pix2pix-tiny" / "checkpoints"
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(ckpts.glob("ckpt-15.index")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert list(ckpts.glob("ckpt-15.index")), "the run never reached step 15"
-    import tensorflow as tf
-    killed_at = int(tf.train.latest_checkpoint(str(ckpts)).rsplit("-", 1)[1])
+    killed_at = kill_after_checkpoint(args, ckpts, 15)
     assert killed_at >= 15 and killed_at % 5 == 0
 
     run = runner.run_mode("pix2pix", {"resume": "latest", "run_dir": str(tmp_path),
@@ -129,14 +110,7 @@ def test_resume_after_sigkill_continues_at_the_checkpoint(tmp_path):
     assert iterations and reader.get_tensor(iterations[0]) == killed_at + 10
 
 
-EXPORTED = textwrap.dedent("""
-    import sys, importlib.abc
-    class NoTfgan3d(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "tfgan3d":
-                raise ImportError("tfgan3d must not be needed to serve the model")
-    sys.meta_path.insert(0, NoTfgan3d())
-    import numpy as np, tensorflow as tf
+EXPORTED = serving_script("""
     model = tf.saved_model.load(sys.argv[1])
     fn = model.signatures["serving_default"]
     rgb = np.load(sys.argv[2])

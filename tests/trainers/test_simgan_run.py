@@ -1,16 +1,13 @@
 """The simgan mode end to end on the tiny preset: run folder, phases, resume, export."""
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_helpers import kill_after_checkpoint, serving_script
 
 from tfgan3d import config as config_lib
 from tfgan3d import train
@@ -85,28 +82,12 @@ def test_bad_config_value_is_named(tmp_path):
     assert "--self-reg-feature" in str(err.value) and "'vgg'" in str(err.value)
 
 
-KILLED = textwrap.dedent("""
-    import sys
-    from tfgan3d import train
-    train.main(sys.argv[1:])
-""")
-
-
 def test_resume_after_sigkill_restores_the_buffer_and_the_counters(tmp_path):
     args = ["--mode", "simgan", "--preset", "tiny", "--run-dir", str(tmp_path),
             "--steps", "400", "--checkpoint-every", "4", "--log-every", "4",
             "--sample-every", "1000"]
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, *args],
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = tmp_path / "00001-simgan-tiny" / "checkpoints"
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(ckpts.glob("ckpt-20.index")):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert list(ckpts.glob("ckpt-20.index")), "the run never reached step 20"
-    killed_at = int(tf.train.latest_checkpoint(str(ckpts)).rsplit("-", 1)[1])
+    killed_at = kill_after_checkpoint(args, ckpts, 20)
     assert killed_at >= 20 and killed_at % 4 == 0
 
     end = killed_at + 6
@@ -133,14 +114,7 @@ def test_resume_after_sigkill_restores_the_buffer_and_the_counters(tmp_path):
     assert np.count_nonzero(np.abs(value("buffer/images")).reshape(16, -1).sum(1)) == 16
 
 
-EXPORTED = textwrap.dedent("""
-    import sys, importlib.abc
-    class NoTfgan3d(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "tfgan3d":
-                raise ImportError("tfgan3d must not be needed to serve the model")
-    sys.meta_path.insert(0, NoTfgan3d())
-    import numpy as np, tensorflow as tf
+EXPORTED = serving_script("""
     model = tf.saved_model.load(sys.argv[1])
     x = np.load(sys.argv[2])
     out = model.signatures["serving_default"](synthetic=tf.constant(x))["refined"].numpy()

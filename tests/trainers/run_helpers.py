@@ -1,0 +1,44 @@
+"""Scaffolding shared by the mode run tests: a training run killed with SIGKILL, and a script
+that loads an export in a fresh interpreter where tfgan3d cannot be imported."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+_TRAIN = "import sys\nfrom tfgan3d import train\ntrain.main(sys.argv[1:])\n"
+
+# Prepended to a serving script: any import of tfgan3d fails, as on a TF Serving host.
+WITHOUT_TFGAN3D = textwrap.dedent("""
+    import sys, importlib.abc
+    class NoTfgan3d(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "tfgan3d":
+                raise ImportError("tfgan3d must not be needed to serve the model")
+    sys.meta_path.insert(0, NoTfgan3d())
+    import numpy as np, tensorflow as tf
+""")
+
+
+def serving_script(body: str) -> str:
+    """WITHOUT_TFGAN3D followed by `body` (numpy as np and tensorflow as tf imported)."""
+    return WITHOUT_TFGAN3D + textwrap.dedent(body)
+
+
+def kill_after_checkpoint(args: list[str], ckpts: Path, step: int, timeout: float = 240) -> int:
+    """Run `python -m tfgan3d.train ARGS` in a subprocess, SIGKILL it as soon as checkpoint
+    `step` exists in `ckpts`, and return the step of the newest checkpoint left behind."""
+    proc = subprocess.Popen([sys.executable, "-c", _TRAIN, *args],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not list(ckpts.glob(f"ckpt-{step}.index")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(ckpts.glob(f"ckpt-{step}.index")), f"the run never reached step {step}"
+    return int(tf.train.latest_checkpoint(str(ckpts)).rsplit("-", 1)[1])
