@@ -39,25 +39,24 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """Returns the strategy for `name` (one of STRATEGIES)."""
     if name not in STRATEGIES:
         raise ValueError(f"--strategy: expected one of {', '.join(STRATEGIES)}, got {name!r}")
+    cluster = _tf_config_cluster()
+    if name == "auto" and sum(len(v) for v in cluster.values()) > 1:
+        name = "multi-worker"
+    if name == "multi-worker":
+        # Created before anything lists the logical devices: that starts TensorFlow's
+        # context, after which the collective ops of a cluster can no longer be configured.
+        if not cluster:
+            raise ValueError("--strategy multi-worker needs the TF_CONFIG environment variable "
+                             "with a 'cluster' and a 'task' (see README, 'Several machines')")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
-    cluster = _tf_config_cluster()
     if name == "auto":
-        if sum(len(v) for v in cluster.values()) > 1:
-            name = "multi-worker"
-        elif len(gpus) > 1:
-            name = "mirrored"
-        else:
-            name = "one"
+        name = "mirrored" if len(gpus) > 1 else "one"
     if name == "one":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else cpus[0].name)
-    if name == "mirrored":
-        devices = [d.name for d in gpus] if gpus else [d.name for d in cpus]
-        return tf.distribute.MirroredStrategy(devices)
-    if not cluster:
-        raise ValueError("--strategy multi-worker needs the TF_CONFIG environment variable "
-                         "with a 'cluster' and a 'task' (see README, 'Several machines')")
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    devices = [d.name for d in gpus] if gpus else [d.name for d in cpus]
+    return tf.distribute.MirroredStrategy(devices)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -48,8 +48,10 @@ def test_losses_csv_follows_the_schedule(tiny_run):
     rows = read_rows(tiny_run)
     assert [int(r["step"]) for r in rows] == [4, 8, 12, 16, 20, 24]
     assert [float(r["phase"]) for r in rows] == [0, 0, 1, 2, 2, 2]
-    # Pretraining: R alone on self-regularisation, which falls; D has not stepped.
-    assert float(rows[1]["r_reg_loss"]) < float(rows[0]["r_reg_loss"])
+    # Pretraining: R alone on self-regularisation; D has not stepped. (That the term falls is
+    # checked on a fixed batch in tests/models/test_simgan_model.py: two 4-step means over
+    # fresh tiny batches differ by more than 4 steps of training move them.)
+    assert all(float(r["r_reg_loss"]) > 0 for r in rows[:2])
     assert all(float(r["d_loss"]) == 0 for r in rows[:2])
     assert float(rows[2]["d_loss"]) > 0 and float(rows[2]["r_loss"]) == 0   # D pretraining
     assert all(float(r["r_adv_loss"]) > 0 and float(r["d_loss"]) > 0 for r in rows[3:])

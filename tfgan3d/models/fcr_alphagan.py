@@ -44,6 +44,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfgan3d.losses import replica_scaled
+from tfgan3d.models.steps import SchemeModel, step_logs
 from tfgan3d.networks.voxel import (PAPER_GRID, VoxelNetSpec, build_code_discriminator,
                                     build_discriminator, build_encoder, build_generator,
                                     build_refiner)
@@ -55,7 +56,7 @@ VARIANTS = ("alphagan", "vae", "latent1d")
 
 
 @keras.saving.register_keras_serializable(package="tfgan3d")
-class FCRAlphaGAN(keras.Model):
+class FCRAlphaGAN(SchemeModel):
     """3D FCR-alphaGAN and its baselines, trained by `fit` in two phases (see `set_phase`).
 
     Args:
@@ -207,7 +208,8 @@ class FCRAlphaGAN(keras.Model):
     def _track(self, **values):
         for name, value in values.items():
             self._trackers[name].update_state(value)
-        return {name: self._trackers[name].result() for name in self.phase_trackers[self.phase]}
+        return step_logs({name: self._trackers[name].result()
+                          for name in self.phase_trackers[self.phase]})
 
     def train_step(self, data):
         real = self._one_hot(keras.utils.unpack_x_y_sample_weight(data)[0])

@@ -16,12 +16,12 @@ import keras
 import tensorflow as tf
 
 from tfgan3d import losses
-from tfgan3d.models.steps import apply_step
+from tfgan3d.models.steps import SchemeModel, apply_step, step_logs
 
 D_UPDATES = ("alternating", "simultaneous")
 
 
-class Pix2Pix(keras.Model):
+class Pix2Pix(SchemeModel):
     """Conditional GAN wrapper around a generator and a PatchGAN discriminator.
 
     Args:
@@ -104,4 +104,4 @@ class Pix2Pix(keras.Model):
                   "d_fake_acc": tf.reduce_mean(tf.cast(d_fake < 0, tf.float32))}
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs({m.name: m.result() for m in self.metrics})

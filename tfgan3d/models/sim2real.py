@@ -44,7 +44,7 @@ import keras
 import tensorflow as tf
 
 from tfgan3d import losses
-from tfgan3d.models.steps import apply_step
+from tfgan3d.models.steps import SchemeModel, apply_step, step_logs
 from tfgan3d.networks.sim2real import Sim2RealNetworks
 
 GROUPS = ("encoders", "decoders", "aux")
@@ -66,7 +66,7 @@ def parse_groups(value, what: str = "groups") -> tuple:
     return names
 
 
-class Sim2RealVAE(keras.Model):
+class Sim2RealVAE(SchemeModel):
     """The twin VAE of both stages; `set_stage(1 | 2)` picks the objective of train_step.
 
     Args:
@@ -317,4 +317,4 @@ class Sim2RealVAE(keras.Model):
         trackers = self.trackers[stage]
         for name, value in terms.items():
             trackers[name].update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs({m.name: m.result() for m in self.metrics})

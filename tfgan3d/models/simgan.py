@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 
 from tfgan3d import losses
-from tfgan3d.models.steps import apply_step
+from tfgan3d.models.steps import SchemeModel, apply_step, step_logs
 
 ADVERSARIAL = ("local", "global")
 
@@ -131,7 +131,7 @@ class _Last(keras.metrics.Metric):
         self.value.assign(0.0)
 
 
-class SimGAN(keras.Model):
+class SimGAN(SchemeModel):
     """Refiner and local discriminator trained by Algorithm 1 with the pretraining schedule.
 
     Args:
@@ -273,4 +273,4 @@ class SimGAN(keras.Model):
                 lambda: self._discriminator_step(synthetic, real))
         self.trackers["phase"].update_state(phase)
         self.iteration.assign_add(1)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs({m.name: m.result() for m in self.metrics})

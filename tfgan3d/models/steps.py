@@ -1,4 +1,7 @@
-"""The optimizer step shared by the players of every scheme."""
+"""What the schemes share: the optimizer step of their players and their keras.Model base."""
+import keras
+import tensorflow as tf
+
 from tfgan3d import losses
 
 
@@ -13,3 +16,26 @@ def apply_step(optimizer, tape, loss, variables):
         scaled = optimizer.scale_loss(losses.replica_scaled(loss))
     grads = tape.gradient(scaled, variables)
     optimizer.apply_gradients(zip(grads, variables))
+
+
+def step_logs(results: dict) -> dict:
+    """A train_step's logs {name: scalar}. Under MultiWorkerMirroredStrategy each value gets a
+    leading axis of 1, because Keras averages the logs across workers with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar."""
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, [1]) for name, value in results.items()}
+    return results
+
+
+class SchemeModel(keras.Model):
+    """Base of the schemes' keras.Model wrappers (their networks and optimizers are built
+    before `fit`)."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' fit peeks at one batch to build unbuilt state, first averaging it across the
+        # replicas; under MultiWorkerMirroredStrategy that reduction fails on a dict batch
+        # ("Attempt to convert a value ({'real_a': PerReplica ...}) to a Tensor"). Nothing is
+        # left to build here, so the peek is skipped; a model with unbuilt layers still gets it.
+        if all(layer.built for layer in self._flatten_layers()):
+            return None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
