@@ -195,10 +195,8 @@ def train(config: Pix2PixConfig, run: runner.Run) -> dict:
     run.samples_dir.mkdir(exist_ok=True)
 
     def sample_fn(step):
-        grid = sample_grid(model, sample_batch, config)
-        runner.write_atomic(run.samples_dir / f"step_{step:07d}.png",
-                            tf.io.encode_png(grid).numpy())
-        tf.summary.image("input | prediction | ground truth", grid[None], max_outputs=1)
+        runner.write_sample_grid(run, step, sample_grid(model, sample_batch, config),
+                                 "input | prediction | ground truth")
 
     return runner.fit(model, dataset, run, total=total, optimizers=optimizers,
                       sample_fn=sample_fn)

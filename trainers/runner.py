@@ -105,6 +105,14 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     os.replace(tmp, path)
 
 
+def write_sample_grid(run: Run, step: int, grid, title: str, suffix: str = "") -> None:
+    """A uint8 (H, W, C) sample grid: samples/step_STEP[_SUFFIX].png, written atomically, and
+    the same image in TensorBoard under `title` (inside the run's summary writer)."""
+    name = f"step_{step:07d}{'_' + suffix if suffix else ''}.png"
+    write_atomic(run.samples_dir / name, tf.io.encode_png(grid).numpy())
+    tf.summary.image(title, grid[None], max_outputs=1)
+
+
 def write_json_atomic(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

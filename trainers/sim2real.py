@@ -337,9 +337,7 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
 
     def sample_fn(step):
         for name, grid in sample_grids(model, sim_samples, real_samples, config).items():
-            runner.write_atomic(run.samples_dir / f"step_{step:07d}_{name}.png",
-                                tf.io.encode_png(grid).numpy())
-            tf.summary.image(name, grid[None], max_outputs=1)
+            runner.write_sample_grid(run, step, grid, name, suffix=name)
 
     end1 = config.stage1_steps
     end2 = end1 + config.stage2_steps

@@ -295,10 +295,8 @@ def train(config: SimGANConfig, run: runner.Run) -> dict:
     run.samples_dir.mkdir(exist_ok=True)
 
     def sample_fn(step):
-        grid = sample_grid(model, sample_batch)
-        runner.write_atomic(run.samples_dir / f"step_{step:07d}.png",
-                            tf.io.encode_png(grid).numpy())
-        tf.summary.image("synthetic | refined | real", grid[None], max_outputs=1)
+        runner.write_sample_grid(run, step, sample_grid(model, sample_batch),
+                                 "synthetic | refined | real")
 
     extra_state = {"buffer": model.buffer} if model.buffer is not None else None
     return runner.fit(model, dataset, run, total=total, optimizers=optimizers,
