@@ -20,6 +20,16 @@ from tfgan3d import config as config_lib
 from tfgan3d import registry
 
 
+def rgb_input(rgb, multiple: int):
+    """A served uint8 RGB batch [B, H, W, 3] as float32 in [-1, 1], after checking in the graph
+    that H and W are multiples of `multiple` (a U-Net's 2**levels)."""
+    shape = tf.shape(rgb)
+    tf.debugging.assert_equal(
+        tf.stack([shape[1] % multiple, shape[2] % multiple]), 0,
+        message=f"image height and width must be multiples of {multiple}")
+    return tf.cast(rgb, tf.float32) / 127.5 - 1.0
+
+
 def load_trained(run_dir: str | Path, checkpoint: str | None = None):
     """(config, model, module) of a run folder, weights from its newest (or the named) checkpoint."""
     run_dir = Path(run_dir)

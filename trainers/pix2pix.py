@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import export
 from tfgan3d import optimizers
 from tfgan3d.data import builtin, paired
 from tfgan3d.data.images import DepthSpec
@@ -154,12 +155,7 @@ def serving_endpoints(model: Pix2Pix, config: Pix2PixConfig) -> dict:
     multiple = 2 ** config.n_down
 
     def serve(rgb):
-        shape = tf.shape(rgb)
-        tf.debugging.assert_equal(
-            tf.stack([shape[1] % multiple, shape[2] % multiple]), 0,
-            message=f"image height and width must be multiples of {multiple}")
-        real_a = tf.cast(rgb, tf.float32) / 127.5 - 1.0
-        return {"depth": predict_depth(model, real_a, config)}
+        return {"depth": predict_depth(model, export.rgb_input(rgb, multiple), config)}
 
     return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8,
                                                       name="rgb")])}

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import export
 from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
 from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
@@ -184,11 +185,7 @@ def serving_endpoints(model: Sim2RealVAE, config: Sim2RealConfig) -> dict:
     multiple = 2 ** config.levels
 
     def serve(rgb):
-        shape = tf.shape(rgb)
-        tf.debugging.assert_equal(
-            tf.stack([shape[1] % multiple, shape[2] % multiple]), 0,
-            message=f"image height and width must be multiples of {multiple}")
-        depth, logits = predict(model, tf.cast(rgb, tf.float32) / 127.5 - 1.0)
+        depth, logits = predict(model, export.rgb_input(rgb, multiple))
         return {"depth": tf.cast(depth, tf.float32),
                 "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
 
