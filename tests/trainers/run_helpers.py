@@ -1,5 +1,7 @@
-"""Scaffolding shared by the mode run tests: a training run killed with SIGKILL, and a script
-that loads an export in a fresh interpreter where tfgan3d cannot be imported."""
+"""Scaffolding shared by the mode run tests: the rows of a run's losses.csv, a training run
+killed with SIGKILL, and a script that loads an export in a fresh interpreter where tfgan3d
+cannot be imported."""
+import csv
 import os
 import signal
 import subprocess
@@ -22,6 +24,12 @@ WITHOUT_TFGAN3D = textwrap.dedent("""
     sys.meta_path.insert(0, NoTfgan3d())
     import numpy as np, tensorflow as tf
 """)
+
+
+def read_rows(run: Path) -> list[dict]:
+    """The rows of RUN/losses.csv as dicts of strings."""
+    with open(run / "losses.csv") as f:
+        return list(csv.DictReader(f))
 
 
 def serving_script(body: str) -> str:

@@ -1,20 +1,14 @@
 """The fcr_alphagan mode end to end on the tiny preset: phases, resume across the switch, export."""
-import csv
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_helpers import serving_script
+from run_helpers import read_rows, serving_script
 
 from tfgan3d import export
 from tfgan3d.trainers import runner
-
-
-def rows(run):
-    with open(run / "losses.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def weights(run, ckpt_prefix, network):
@@ -37,7 +31,7 @@ def resumed_run(tmp_path_factory):
 
 def test_resume_crosses_the_phase_switch(resumed_run):
     path, phase1_ckpt = resumed_run
-    log = rows(path)
+    log = read_rows(path)
     assert [int(r["step"]) for r in log] == [2, 4, 6, 8, 10, 12]
     assert all(r["recons_loss"] and not r["r_loss"] for r in log[:4])      # phase 1
     assert all(r["r_loss"] and not r["recons_loss"] for r in log[4:])      # phase 2

@@ -1,5 +1,4 @@
 """MultiWorkerMirroredStrategy across two local processes, from TF_CONFIG, as on two machines."""
-import csv
 import json
 import os
 import socket
@@ -8,6 +7,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from run_helpers import read_rows
 
 
 def free_port() -> int:
@@ -36,8 +36,7 @@ def test_two_workers_train_pix2pix_in_step(tmp_path):
     # Worker 0 is the chief: the numbered run folder, its CSV and samples are its alone.
     run = tmp_path / "00001-pix2pix-tiny"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".worker-tmp", run.name]
-    with open(run / "losses.csv") as f:
-        assert [int(r["step"]) for r in csv.DictReader(f)] == [5, 10]
+    assert [int(r["step"]) for r in read_rows(run)] == [5, 10]
     assert (run / "samples" / "step_0000010.png").exists()
 
     # Synchronous training: both workers end with the same weights and optimizer slots after

@@ -1,5 +1,4 @@
 """The pix2pix mode end to end on the tiny preset: CLI, run folder, resume, export."""
-import csv
 import json
 import subprocess
 import sys
@@ -7,17 +6,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_helpers import kill_after_checkpoint, serving_script
+from run_helpers import kill_after_checkpoint, read_rows, serving_script
 
 from tfgan3d import train
 from tfgan3d.trainers import runner
 
 TINY = {"preset": "tiny"}
-
-
-def read_rows(run):
-    with open(run / "losses.csv") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")

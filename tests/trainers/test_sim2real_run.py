@@ -1,21 +1,16 @@
 """The sim2real mode end to end on the tiny preset: stage 1 then stage 2 in one run, stage 2
 of a second run started from the first run's stage-1 checkpoint, errors, export."""
-import csv
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_helpers import read_rows
 
 from tfgan3d import train
 from tfgan3d.trainers import runner
 
 TINY = {"preset": "tiny"}
-
-
-def read_rows(run):
-    with open(run / "losses.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def step_of(prefix):

@@ -1,5 +1,4 @@
 """The simgan mode end to end on the tiny preset: run folder, phases, resume, export."""
-import csv
 import json
 import subprocess
 import sys
@@ -7,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_helpers import kill_after_checkpoint, serving_script
+from run_helpers import kill_after_checkpoint, read_rows, serving_script
 
 from tfgan3d import config as config_lib
 from tfgan3d import train
@@ -16,11 +15,6 @@ from tfgan3d.trainers import runner
 from tfgan3d.trainers import simgan
 
 TINY = {"preset": "tiny"}   # 24 steps: R pretrained for 8, D for 4, then K_g = 2, K_d = 1
-
-
-def read_rows(run):
-    with open(run / "losses.csv") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")
