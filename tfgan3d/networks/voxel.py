@@ -133,6 +133,18 @@ def _lrelu(name):
     return keras.layers.LeakyReLU(0.2, name=name)
 
 
+def _strided_trunk(spec, init, x, norm):
+    """The downsampling trunk that E and D share: conv 12 -> 64, stride 2, lrelu (no
+    normalisation); then conv 64 -> 128 -> 256 -> 512, stride 2, `norm(i)` + lrelu."""
+    h = _conv(spec, init, spec.widths[0], spec.kernel, 2, "conv0")(x)
+    h = _lrelu("lrelu0")(h)
+    for i, width in enumerate(spec.widths[1:], 1):
+        h = _conv(spec, init, width, spec.kernel, 2, f"conv{i}")(h)
+        h = norm(i)(h)
+        h = _lrelu(f"lrelu{i}")(h)
+    return h
+
+
 def build_encoder(spec=VoxelNetSpec(), *, seed=None, name="encoder"):
     """E: scenes (B, *grid, C) -> [z_mean, z_log_sigma], each (B, *spec.latent_shape).
 
@@ -140,14 +152,7 @@ def build_encoder(spec=VoxelNetSpec(), *, seed=None, name="encoder"):
     """
     init = _Init(seed)
     x = keras.Input(spec.input_shape, name="voxels")
-    # conv 12 -> 64, stride 2, lrelu (no normalisation)
-    h = _conv(spec, init, spec.widths[0], spec.kernel, 2, "conv0")(x)
-    h = _lrelu("lrelu0")(h)
-    # conv 64 -> 128 -> 256 -> 512, stride 2, batch norm + lrelu
-    for i, width in enumerate(spec.widths[1:], 1):
-        h = _conv(spec, init, width, spec.kernel, 2, f"conv{i}")(h)
-        h = _batch_norm(init, f"bn{i}")(h)
-        h = _lrelu(f"lrelu{i}")(h)
+    h = _strided_trunk(spec, init, x, lambda i: _batch_norm(init, f"bn{i}"))
     if spec.latent1d:
         # 1-D baseline: flatten (5*3*5*512 = 38400) -> dense 1200 for each of mean and log-sigma
         h = keras.layers.Flatten(name="flatten")(h)
@@ -190,14 +195,9 @@ def build_discriminator(spec=VoxelNetSpec(), *, seed=None, name="discriminator")
     """D: scenes (B, *grid, C) -> one logit per scene (B, 1)."""
     init = _Init(seed)
     x = keras.Input(spec.input_shape, name="voxels")
-    # conv 12 -> 64, stride 2, lrelu
-    h = _conv(spec, init, spec.widths[0], spec.kernel, 2, "conv0")(x)
-    h = _lrelu("lrelu0")(h)
-    # conv 64 -> 128 -> 256 -> 512, stride 2, layer norm (per sample over x, h, z, c) + lrelu
-    for i, width in enumerate(spec.widths[1:], 1):
-        h = _conv(spec, init, width, spec.kernel, 2, f"conv{i}")(h)
-        h = keras.layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"ln{i}")(h)
-        h = _lrelu(f"lrelu{i}")(h)
+    # layer norm: per sample over x, y, z and channels
+    h = _strided_trunk(spec, init, x, lambda i: keras.layers.GroupNormalization(
+        groups=1, epsilon=1e-5, name=f"ln{i}"))
     # flatten 5*3*5*512 -> dense 1
     h = keras.layers.Flatten(name="flatten")(h)
     logit = _dense(spec, init, 1, "logit", dtype="float32")(h)
