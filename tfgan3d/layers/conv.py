@@ -36,6 +36,13 @@ def _same_pad(size: int, stride: int, kernel: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
+def _conv_geometry(size: int, stride: int, kernel: int, padding: str) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) of a convolution along one axis."""
+    if padding == "same":
+        return _same_pad(size, stride, kernel)
+    return (size - kernel) // stride + 1, 0, 0
+
+
 def _plain(layer) -> bool:
     return (keras.backend.backend() == "tensorflow" and layer.data_format == "channels_last"
             and tuple(layer.dilation_rate) == (1, 1) and getattr(layer, "groups", 1) == 1)
@@ -90,12 +97,9 @@ def conv2d_matmul(x, kernel, strides, padding: str):
     _, h, w, c = x.shape
     kh, kw, _, filters = kernel.shape
     sh, sw = strides
-    if padding == "same":
-        oh, top, bottom = _same_pad(h, sh, kh)
-        ow, left, right = _same_pad(w, sw, kw)
-        x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-    else:
-        oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    oh, top, bottom = _conv_geometry(h, sh, kh, padding)
+    ow, left, right = _conv_geometry(w, sw, kw, padding)
+    x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
     taps = [x[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw, :]
             for i in range(kh) for j in range(kw)]
     patches = tf.concat(taps, axis=-1) if len(taps) > 1 else taps[0]
@@ -154,12 +158,9 @@ class Conv2D(keras.layers.Conv2D):
                 and self.padding == "valid"):
             return conv2d_stride1(inputs, tf.cast(kernel, inputs.dtype))
         if _plain(self) and None not in shape[1:3]:
-            if self.padding == "same":
-                oh = _same_pad(shape[1], self.strides[0], self.kernel_size[0])[0]
-                ow = _same_pad(shape[2], self.strides[1], self.kernel_size[1])[0]
-            else:
-                oh = (shape[1] - self.kernel_size[0]) // self.strides[0] + 1
-                ow = (shape[2] - self.kernel_size[1]) // self.strides[1] + 1
+            oh, ow = (_conv_geometry(shape[axis], self.strides[axis - 1],
+                                     self.kernel_size[axis - 1], self.padding)[0]
+                      for axis in (1, 2))
             if oh * ow <= CONV_MAX_PIXELS:
                 return conv2d_matmul(inputs, tf.cast(kernel, inputs.dtype), self.strides,
                                      self.padding)
