@@ -241,13 +241,13 @@ def test_builtin_generated_once_then_cached(tmp_path, fake_scene_files, monkeypa
     monkeypatch.setenv("TFGAN3D_CACHE", str(tmp_path / "cache"))
     kwargs = dict(n_train=4, n_test=2, size=(24, 32), seed=3)
     path = builtin.resolve_data_source("builtin:scenes-real", **kwargs)
-    assert path == tmp_path / "cache" / "scenes-real-24x32-n4+2-s3"
+    assert path == tmp_path / "cache" / "scenes-real-24x32-n4+2-s3-v2"
     assert (path / "dataset.json").is_file()
     assert builtin.resolve_data_source("builtin:scenes-real", **kwargs) == path
     assert fake_scene_files == [("real-like", 4, 2, 24, 32, 3)]  # generated once
     other = builtin.resolve_data_source("builtin:scenes-virtual", n_train=1, n_test=1, size=8,
                                         seed=0, cache_dir=tmp_path / "elsewhere")
-    assert other == tmp_path / "elsewhere" / "scenes-virtual-8x8-n1+1-s0"
+    assert other == tmp_path / "elsewhere" / "scenes-virtual-8x8-n1+1-s0-v1"
     assert fake_scene_files[-1][0] == "virtual"
 
 
@@ -268,7 +268,7 @@ def test_builtin_accepts_folder_made_concurrently_and_reraises_real_failures(tmp
     path = builtin.resolve_data_source("builtin:scenes-virtual", **kwargs)
     assert (path / "dataset.json").is_file()
     module.write_scene_dataset = failing_writer
-    (tmp_path / "scenes-real-8x8-n1+1-s0").mkdir()  # a leftover without dataset.json
+    (tmp_path / "scenes-real-8x8-n1+1-s0-v2").mkdir()  # a leftover without dataset.json
     with pytest.raises(ValueError, match="renderer broke"):
         builtin.resolve_data_source("builtin:scenes-real", **kwargs)
 

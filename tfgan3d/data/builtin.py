@@ -12,6 +12,10 @@ from tfgan3d.data.images import DataError
 
 PREFIX = "builtin:"
 BUILTIN_SETS = {"scenes-virtual": "virtual", "scenes-real": "real-like"}
+# Simulator version of each set, part of its cache folder's name: bump it when the renderer of
+# that domain changes, so that a cached set of the old renderer is never read as the new one.
+# scenes-real v2: furniture built from parts, real materials, two or three lights.
+BUILTIN_VERSIONS = {"scenes-virtual": 1, "scenes-real": 2}
 
 
 def is_builtin(source):
@@ -25,9 +29,10 @@ def default_cache_dir():
 
 
 def cache_folder_name(name, *, n_train, n_test, size, seed):
-    """NAME-<H>x<W>-n<train>+<test>-s<seed>: one folder per generation setting."""
+    """NAME-<H>x<W>-n<train>+<test>-s<seed>-v<simulator version>: one folder per setting."""
     height, width = (size, size) if isinstance(size, int) else tuple(size)
-    return f"{name}-{height}x{width}-n{n_train}+{n_test}-s{seed}"
+    version = BUILTIN_VERSIONS.get(name, 1)
+    return f"{name}-{height}x{width}-n{n_train}+{n_test}-s{seed}-v{version}"
 
 
 def resolve_data_source(source, *, n_train, n_test, size, seed, cache_dir=None):

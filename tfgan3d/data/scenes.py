@@ -1,12 +1,24 @@
-"""Built-in RGB-D scene simulator: rooms with primitives, rendered by vectorised ray casting.
+"""Built-in RGB-D scene simulator: rooms with objects, rendered by vectorised ray casting.
 
 The two domains stand for the seed report's two regimes (pix2pix monocular depth):
-  "virtual"    Regime-V: flat colours, one light, 1-4 primitives, perfect depth maps.
-  "real-like"  Regime-R: textured floors, walls and objects, 3-9 objects, camera blur, noise,
-               colour casts and vignetting, and a Kinect-like sensor depth with holes, flying
-               pixels at edges, projector shadows, depth-dependent quantisation, dropouts on
-               dark, glossy or grazing surfaces and, sometimes, a large invalid blob at the top.
-Both domains light the walls with spots and stripes that change colour but not depth.
+  "virtual"    Regime-V, the seed's "artificially-created virtual scenes [that] contain only
+               simple objects, lighting, and perfect depth maps": 1-4 free primitives (sphere,
+               box, cone, cylinder) in flat colours, one ceiling light, exact depth.
+  "real-like"  Regime-R, the seed's SUN RGB-D rooms, "real-world scenes containing complex and
+               unpredictable objects, many with faulty depth maps": 2-5 pieces of furniture
+               built from parts (tables, chairs, bookshelves with books, sofas, cabinets, floor
+               lamps) plus 1-4 small things, in real-world materials (wood, fabric, metal,
+               paint, plastic: their albedo, saturation, gloss and texture statistics); two or
+               three lights (ceiling, a window, a lamp's bulb) of different colour temperature,
+               each casting shadows, plus light patterns on the walls and floor; textured floors
+               and walls; a camera (blur, vignetting, exposure, white balance, gamma, noise,
+               roll); and a Kinect-like sensor depth with holes, flying pixels at edges,
+               projector shadows, depth-dependent quantisation, dropouts on dark, glossy or
+               grazing surfaces and, sometimes, a large invalid blob at the top (seed Figure 3).
+The gap is one of content as well as appearance, as between a toy world and real rooms: what a
+model learns on "virtual" (few convex shapes, one shading model) has to transfer to clutter,
+thin parts and mixed lighting. Both domains light the walls with spots and stripes that change
+colour but not depth. Furniture parts are labelled with their primitive's class.
 
 World frame: metres, y up; the room is the box [0, Lx] x [0, Ly] x [0, Lz] with the floor at
 y = 0 and the ceiling (labelled "wall") at y = Ly. Depth is z-depth: the distance along the
@@ -95,6 +107,8 @@ class SceneSpec:
     patterns: list[LightPattern] = dataclasses.field(default_factory=list)
     texture: Texture | None = None
     shadows: bool = True
+    # More point lights: (position, linear RGB intensity), each lit and shadowed like the main one.
+    extra_lights: list = dataclasses.field(default_factory=list)
 
 
 def _check(domain, height, width):
@@ -124,7 +138,7 @@ def render_scene(index: int, domain: str, height: int = 256, width: int = 256,
         if not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     rng = np.random.default_rng([int(seed), domain_id, int(index)])
-    spec = _sample_spec(rng, domain)
+    spec = _sample_real_spec(rng) if domain == "real-like" else _sample_spec(rng, domain)
     return _render(spec, height, width, rng if domain == "real-like" else None)
 
 
@@ -194,6 +208,233 @@ def _place(rng, n, room, camera, real):
                          float(rng.uniform(0, np.pi)), colour, texture, gloss)
         placed.append((prim, foot))
     return [p for p, _ in placed]
+
+
+# Real-world materials: (hue range, saturation, value, P(glossy), gloss range, textures).
+# Values are those of an HSV colour whose square is the linear albedo (see _hsv).
+MATERIALS = {
+    "wood": ((0.04, 0.11), (0.4, 0.75), (0.3, 0.75), 0.3, (0.1, 0.3), ("stripes", "noise")),
+    "fabric": ((0.0, 1.0), (0.1, 0.6), (0.25, 0.8), 0.0, (0.0, 0.0), ("noise", "checker", "flat")),
+    "metal": ((0.0, 1.0), (0.0, 0.1), (0.5, 0.9), 1.0, (0.5, 0.9), ("flat",)),
+    "paint": ((0.0, 1.0), (0.0, 0.3), (0.1, 0.95), 0.4, (0.1, 0.4), ("flat",)),
+    "plastic": ((0.0, 1.0), (0.5, 0.9), (0.5, 0.9), 0.6, (0.2, 0.5), ("flat", "noise")),
+}
+FURNITURE = ("table", "chair", "shelf", "sofa", "cabinet", "lamp")
+_BODY_MATERIALS = {"table": ("wood", "wood", "paint", "metal"), "chair": ("wood", "paint",
+                   "plastic", "metal"), "shelf": ("wood", "wood", "paint"),
+                   "sofa": ("fabric",), "cabinet": ("wood", "paint"), "lamp": ("metal", "paint")}
+
+
+def _material(rng, name):
+    hue, sat, val, p_gloss, gloss, textures = MATERIALS[name]
+    colour = _hsv(rng.uniform(*hue), rng.uniform(*sat), rng.uniform(*val))
+    glossy = rng.uniform(*gloss) if rng.random() < p_gloss else 0.0
+    return colour, textures[rng.integers(len(textures))], float(glossy)
+
+
+def _furniture_parts(rng, kind):
+    """Parts of one piece of furniture in its own frame (origin on the floor at its centre, its
+    back towards -z): a list of (primitive kind, centre, size, material name or None = body)."""
+    box, cyl = "box", "cylinder"
+    parts = []
+    if kind in ("table", "chair"):
+        hx, hz = (rng.uniform(0.3, 0.7), rng.uniform(0.25, 0.45)) if kind == "table" else (
+            rng.uniform(0.18, 0.25), rng.uniform(0.18, 0.24))
+        top = rng.uniform(0.68, 0.78) if kind == "table" else rng.uniform(0.42, 0.48)
+        t, r = rng.uniform(0.015, 0.035), rng.uniform(0.015, 0.035)
+        parts.append((box, (0.0, top - t, 0.0), (hx, t, hz), None))
+        for sx in (-1, 1):
+            for sz in (-1, 1):
+                parts.append((cyl, (sx * (hx - 2 * r), 0.0, sz * (hz - 2 * r)), (r, top - 2 * t),
+                              None))
+        if kind == "chair":
+            back = rng.uniform(0.2, 0.35)
+            parts.append((box, (0.0, top + back, -hz + t), (hx, back, t), None))
+    elif kind == "shelf":
+        hx, hz, height = rng.uniform(0.3, 0.6), rng.uniform(0.14, 0.2), rng.uniform(1.0, 2.0)
+        t = 0.015
+        for sx in (-1, 1):
+            parts.append((box, (sx * (hx - t), height / 2, 0.0), (t, height / 2, hz), None))
+        parts.append((box, (0.0, height / 2, -hz + t), (hx, height / 2, t), None))
+        levels = int(rng.integers(3, 6))
+        for k in range(levels + 1):
+            y = t + k * (height - 2 * t) / levels
+            parts.append((box, (0.0, y, 0.0), (hx - t, t, hz), None))
+            if k < levels:  # books on this plank
+                x, gap = -hx + 2 * t, (height - 2 * t) / levels
+                while x < hx - 0.06 and rng.random() < 0.92:
+                    w = rng.uniform(0.012, 0.035)
+                    h = rng.uniform(0.5, 0.85) * gap / 2
+                    parts.append((box, (x + w, y + t + h, rng.uniform(-0.02, 0.02)),
+                                  (w, h, hz * rng.uniform(0.6, 0.9)), "book"))
+                    x += 2 * w + rng.uniform(0.0, 0.01)
+    elif kind == "sofa":
+        hx, hz = rng.uniform(0.7, 1.1), rng.uniform(0.38, 0.48)
+        seat, arm = rng.uniform(0.38, 0.45), rng.uniform(0.08, 0.14)
+        parts.append((box, (0.0, seat / 2, 0.05), (hx, seat / 2, hz - 0.05), None))
+        parts.append((box, (0.0, 0.4, -hz + 0.1), (hx, 0.4, 0.1), None))
+        for sx in (-1, 1):
+            parts.append((box, (sx * (hx - arm), 0.3, 0.0), (arm, 0.3, hz), None))
+        for sx in (-0.5, 0.5):  # cushions
+            parts.append((box, (sx * hx, seat + 0.06, 0.08), (hx / 2 - 0.04, 0.06, hz - 0.15),
+                          None))
+    elif kind == "cabinet":
+        hx, hz, height = rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.3), rng.uniform(0.5, 1.1)
+        parts.append((box, (0.0, height / 2, 0.0), (hx, height / 2, hz), None))
+        parts.append((box, (0.0, height + 0.015, 0.0), (hx + 0.02, 0.015, hz + 0.02), "top"))
+        for sx in (-1, 1):  # handles
+            parts.append((box, (sx * 0.06, height * 0.7, hz + 0.01), (0.01, 0.05, 0.01), "metal"))
+    else:  # floor lamp: base, pole, shade (a cone: apex up)
+        pole = rng.uniform(1.2, 1.6)
+        parts.append((cyl, (0.0, 0.0, 0.0), (rng.uniform(0.12, 0.18), 0.03), None))
+        parts.append((cyl, (0.0, 0.03, 0.0), (0.015, pole), None))
+        parts.append(("cone", (0.0, pole - 0.1, 0.0), (rng.uniform(0.18, 0.26),
+                                                       rng.uniform(0.3, 0.45)), "shade"))
+    return parts
+
+
+def _footprint(parts):
+    """Radius of the floor circle around the origin that holds every part."""
+    radius = 0.0
+    for kind, (x, _, z), size, _ in parts:
+        half = np.hypot(size[0], size[2]) if kind == "box" else size[0]
+        radius = max(radius, np.hypot(x, z) + half)
+    return float(radius)
+
+
+def _furnish(rng, kind, x, z, yaw, parts):
+    """The parts of one piece as world primitives: rotated by yaw about +y, moved to (x, z)."""
+    body = _material(rng, _BODY_MATERIALS[kind][rng.integers(len(_BODY_MATERIALS[kind]))])
+    top = _material(rng, ("wood", "paint")[rng.integers(2)])
+    shade = _material(rng, "fabric")
+    metal = _material(rng, "metal")
+    legs = metal if kind in ("table", "chair") and rng.random() < 0.35 else body
+    prims = []
+    for part, (px, py, pz), size, role in parts:
+        if role == "book":
+            look = _material(rng, ("paint", "plastic", "fabric")[rng.integers(3)])
+        else:
+            look = {"top": top, "shade": shade, "metal": metal}.get(
+                role, legs if part == "cylinder" else body)
+        c, s_ = np.cos(yaw), np.sin(yaw)
+        centre = (x + c * px + s_ * pz, py, z - s_ * px + c * pz)
+        colour, texture, gloss = look
+        prims.append(Primitive(part, tuple(float(v) for v in centre),
+                               tuple(float(v) for v in size), float(yaw), colour, texture, gloss))
+    return prims
+
+
+def _place_real(rng, room, camera):
+    """3-6 pieces of furniture and 1-4 small things on the floor, not overlapping; about half
+    of the pieces that can stand against a wall do so, facing the room. Returns (primitives,
+    lamp bulb positions)."""
+    lx, _, lz = room
+    cx, _, cz = camera.position
+    placed, prims, bulbs = [], [], []
+
+    def free(x, z, foot):
+        inside = foot * 0.6 < x < lx - foot * 0.6 and foot * 0.6 < z < lz - foot * 0.6
+        return inside and np.hypot(x - cx, z - cz) > foot + 0.6 and all(
+            np.hypot(x - px, z - pz) > foot + f + 0.03 for px, pz, f in placed)
+
+    for kind in [FURNITURE[k] for k in rng.integers(len(FURNITURE), size=rng.integers(3, 7))]:
+        parts = _furniture_parts(rng, kind)
+        foot = _footprint(parts)
+        against = kind in ("shelf", "sofa", "cabinet", "table") and rng.random() < 0.5
+        for _attempt in range(25):
+            if against:
+                wall, depth = int(rng.integers(3)), _half_depth(parts)
+                if wall == 0:
+                    x, z, yaw = depth + 0.02, rng.uniform(0, lz), np.pi / 2
+                elif wall == 1:
+                    x, z, yaw = lx - depth - 0.02, rng.uniform(0, lz), -np.pi / 2
+                else:
+                    x, z, yaw = rng.uniform(0, lx), lz - depth - 0.02, np.pi
+                ok = free(x, z, 0.0) and all(np.hypot(x - px, z - pz) > foot + f + 0.03
+                                            for px, pz, f in placed)
+            else:
+                angle = camera.yaw + rng.uniform(-0.5, 0.5)
+                dist = rng.uniform(1.6, 6.0)
+                x, z, yaw = (cx + dist * np.sin(angle), cz + dist * np.cos(angle),
+                             rng.uniform(0, 2 * np.pi))
+                ok = free(x, z, foot)
+            if ok:
+                break
+        else:
+            continue
+        pieces = _furnish(rng, kind, x, z, yaw, parts)
+        if kind == "lamp":
+            shade = pieces[-1]
+            bulbs.append((shade.center[0], shade.center[1] - 0.05, shade.center[2]))
+        placed.append((x, z, foot))
+        prims += pieces
+    for _ in range(int(rng.integers(1, 5))):  # small things: vases, balls, boxes, bins
+        for _attempt in range(25):
+            p = _place(rng, 1, room, camera, True)
+            if not p:
+                continue
+            p = p[0]
+            size = tuple(v * rng.uniform(0.3, 0.6) for v in p.size)
+            y = size[0] if p.kind == "sphere" else size[1] if p.kind == "box" else 0.0
+            foot = float(np.hypot(size[0], size[2])) if p.kind == "box" else size[0]
+            if free(p.center[0], p.center[2], foot):
+                prims.append(dataclasses.replace(p, center=(p.center[0], y, p.center[2]),
+                                                 size=size))
+                placed.append((p.center[0], p.center[2], foot))
+                break
+    return prims, bulbs
+
+
+def _half_depth(parts):
+    """Extent of a piece behind its origin (along -z of its own frame)."""
+    return float(max(-(z - (size[2] if kind == "box" else size[0]))
+                     for kind, (_, _, z), size, _ in parts))
+
+
+def _sample_real_spec(rng):
+    """A Regime-R scene: furniture from parts, real materials, two or three lights."""
+    room = (rng.uniform(3.5, 6.5), rng.uniform(2.4, 3.0), rng.uniform(4.0, 7.5))
+    camera = Camera((rng.uniform(1.0, room[0] - 1.0), rng.uniform(1.1, 1.8),
+                     rng.uniform(0.3, 0.9)),
+                    yaw=rng.uniform(-0.35, 0.35), pitch=-rng.uniform(0.08, 0.35),
+                    roll=rng.normal(0.0, 0.03))
+    primitives, bulbs = _place_real(rng, room, camera)
+    warm, cool = np.array([1.0, 0.82, 0.62]), np.array([0.75, 0.85, 1.0])
+    main = (rng.uniform(0.5, room[0] - 0.5), room[1] - 0.25, rng.uniform(0.5, room[2] - 0.5))
+    main_colour = tuple(rng.uniform(0.5, 1.0) * (warm if rng.random() < 0.6 else cool))
+    extra = []
+    if rng.random() < 0.7:  # daylight through a window in a side or far wall
+        side = int(rng.integers(3))
+        height = rng.uniform(1.2, 2.0)
+        pos = ((0.15, height, rng.uniform(1.0, room[2] - 0.5)) if side == 0 else
+               (room[0] - 0.15, height, rng.uniform(1.0, room[2] - 0.5)) if side == 1 else
+               (rng.uniform(0.5, room[0] - 0.5), height, room[2] - 0.15))
+        extra.append((pos, tuple(rng.uniform(0.6, 1.6) * cool)))
+    for bulb in bulbs[:1]:
+        extra.append((bulb, tuple(rng.uniform(0.25, 0.6) * warm)))
+    wall_material = ("paint", "paint", "fabric")[rng.integers(3)]
+    wall = _hsv(rng.random(), rng.uniform(0.0, 0.3), rng.uniform(0.6, 0.95)) \
+        if wall_material == "paint" else _material(rng, "fabric")[0]
+    floor = _material(rng, ("wood", "wood", "fabric", "paint")[rng.integers(4)])[0]
+    ceiling = _hsv(0.0, 0.0, rng.uniform(0.75, 0.95))
+    colours = np.array([wall, wall, floor, ceiling, wall, wall])
+    patterns = []
+    for _ in range(rng.integers(0, 5)):
+        surface = int(rng.choice([0, 1, 5, 5, _FLOOR]))
+        length = room[2] if surface in (0, 1, _FLOOR) else room[0]
+        patterns.append(LightPattern(
+            surface, "spot" if rng.random() < 0.6 else "stripes",
+            rng.uniform(0.0, length), rng.uniform(0.3, room[1] if surface != _FLOOR else room[0]),
+            rng.uniform(0.3, 1.0), rng.uniform(0.0, np.pi),
+            tuple(rng.uniform(0.2, 0.8) * np.array(_hsv(rng.random(), rng.uniform(0, 0.6), 1)))))
+    waves = rng.normal(size=(8, 3))
+    waves *= (np.geomspace(3.0, 60.0, 8) / np.linalg.norm(waves, axis=1))[:, None]
+    texture = Texture(("wood", "tile", "carpet")[rng.integers(3)],
+                      ("plaster", "wallpaper", "panels")[rng.integers(3)],
+                      rng.uniform(0.12, 0.5), waves, rng.uniform(0, 2 * np.pi, 8),
+                      rng.uniform(0, 100))
+    return SceneSpec(room, camera, primitives, main, main_colour, rng.uniform(0.12, 0.3),
+                     colours, patterns, texture, shadows=True, extra_lights=extra)
 
 
 def _sample_spec(rng, domain):
@@ -488,7 +729,7 @@ def _patterns(spec, geo):
     return extra
 
 
-def _in_shadow(spec, origins, rays):
+def _in_shadow(spec, origins, rays, light_position):
     """True where the segment origin -> origin + ray (ending at the light) meets a primitive.
 
     Only points inside the cone that a primitive's bounding sphere casts from the light, and
@@ -497,7 +738,7 @@ def _in_shadow(spec, origins, rays):
     blocked = np.zeros(origins.shape[1], bool)
     from_light = -rays
     dist2 = _dot(from_light, from_light)
-    light = _col(spec.light_position)
+    light = _col(light_position)
     for prim in spec.primitives:
         centre, radius = _bounds(prim)
         axis = _col(centre) - light
@@ -513,37 +754,49 @@ def _in_shadow(spec, origins, rays):
     return blocked
 
 
-def _shade(spec, geo):
-    """Linear RGB (3, N) with Lambert + ambient light, patterns, shadows and highlights.
-
-    Returns the image, the albedo luminance and the specular highlight (N,) too: the depth
-    sensor model drops dark and glossy surfaces.
-    """
-    surface, winner, p, n = geo["surface"], geo["winner"], geo["points"], geo["normals"]
-    colours = np.vstack([spec.surface_colours] + [prim.colour for prim in spec.primitives])
-    albedo = colours.T[:, np.where(winner == 0, surface, 5 + winner)]
-    if spec.texture is not None:
-        albedo = albedo * _texture(spec, geo)
-    to_light = _col(spec.light_position) - p
+def _direct(spec, geo, position):
+    """Diffuse irradiance factor (N,) of one point light, with its shadows."""
+    p, n = geo["points"], geo["normals"]
+    to_light = _col(position) - p
     dist = np.sqrt(_dot(to_light, to_light))
     cos_light = np.maximum(_dot(n, to_light) / dist, 0.0)
     if spec.shadows:
         lit = np.flatnonzero(cos_light > 0)
         origins = p[:, lit] + 1e-3 * n[:, lit]
-        blocked = _in_shadow(spec, origins, _col(spec.light_position) - origins)
+        blocked = _in_shadow(spec, origins, _col(position) - origins, position)
         cos_light[lit[blocked]] = 0.0
-    direct = 1.4 * cos_light / (1.0 + (dist / 4.0) ** 2)
-    light = _col(spec.light_colour)
-    rgb = albedo * ((spec.ambient + direct) * light + _patterns(spec, geo))
+    return 1.4 * cos_light / (1.0 + (dist / 4.0) ** 2), to_light / dist, cos_light
+
+
+def _shade(spec, geo):
+    """Linear RGB (3, N) with Lambert + ambient light, patterns, shadows and highlights.
+
+    Every light (the main one and `extra_lights`) adds its own diffuse term, shadows and
+    highlight. Returns the image, the albedo luminance and the specular highlight (N,) too: the
+    depth sensor model drops dark and glossy surfaces.
+    """
+    surface, winner, n = geo["surface"], geo["winner"], geo["normals"]
+    colours = np.vstack([spec.surface_colours] + [prim.colour for prim in spec.primitives])
+    albedo = colours.T[:, np.where(winner == 0, surface, 5 + winner)]
+    if spec.texture is not None:
+        albedo = albedo * _texture(spec, geo)
+    lights = [(spec.light_position, spec.light_colour)] + list(spec.extra_lights)
     gloss = np.array([0.0] + [prim.gloss for prim in spec.primitives])[winner]
-    specular = np.zeros_like(dist)
-    shiny = np.flatnonzero((gloss > 0) & (cos_light > 0))
-    if shiny.size:
-        view = geo["dirs"][:, shiny]
-        half = to_light[:, shiny] / dist[shiny] - view / np.sqrt(_dot(view, view))
-        half /= np.sqrt(_dot(half, half))
-        specular[shiny] = gloss[shiny] * np.maximum(_dot(n[:, shiny], half), 0.0) ** 40
-        rgb += specular * light
+    irradiance = spec.ambient * _col(spec.light_colour) + _patterns(spec, geo)
+    specular = np.zeros(n.shape[1])
+    highlights = np.zeros_like(irradiance)
+    for position, colour in lights:
+        direct, to_light, cos_light = _direct(spec, geo, position)
+        irradiance = irradiance + direct * _col(colour)
+        shiny = np.flatnonzero((gloss > 0) & (cos_light > 0))
+        if shiny.size:
+            view = geo["dirs"][:, shiny]
+            half = to_light[:, shiny] - view / np.sqrt(_dot(view, view))
+            half /= np.sqrt(_dot(half, half))
+            spec_k = gloss[shiny] * np.maximum(_dot(n[:, shiny], half), 0.0) ** 40
+            specular[shiny] += spec_k
+            highlights[:, shiny] += spec_k * _col(colour)
+    rgb = albedo * irradiance + highlights
     return rgb, _dot(albedo, _col((0.2126, 0.7152, 0.0722))), specular
 
 
