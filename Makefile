@@ -1,9 +1,11 @@
 # `make demo`: install, then train pix2pix on the built-in scenes and run the seed's 2x2
-# virtual / real-like experiment (quick preset). `make test`: install, then run the tests.
+# virtual / real-like experiment (quick preset; SEEDS="0 1 2" for the full protocol; finished arms
+# are reused, so an interrupted demo resumes). `make test`: install, then run the tests.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfgan3d-installed
+SEEDS ?= 0
 
 .PHONY: setup demo test bench clean
 
@@ -17,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains
+	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains --seeds $(SEEDS) --reuse
 
 test: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
