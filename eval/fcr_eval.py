@@ -20,16 +20,17 @@ original drew its 200. Outputs go to OUT (default RUN/eval-<mode>/), every file 
 recons       real.npy (N, X, H, Z) labels; recons.npy, recons_refine.npy (argmax of G(E(x)) and
              R(G(E(x)))); generate.npy, generate_refine.npy (G(z), R(G(z)), z = sample_z.npy,
              seeded prior draws); decode_z.npy (the codes E(x)); all labels uint8.
-             IoU.csv, AP.csv, IoU_refine.csv, AP_refine.csv: one row per non-empty class and
-             "all" (eval/voxel_metrics.py: correct IoU, AP over the scenes holding the class,
-             "all" of AP = mAP). --legacy-metrics ADDS IoU_legacy.csv, AP_legacy.csv,
+             IoU.csv, AP.csv, IoU_refine.csv, AP_refine.csv: one row per class (0 = empty
+             included), "all" (channels 1..C-1 pooled per scene, as the original), then the
+             extra rows "mean_class" (mIoU / mAP) and "occupancy" (eval/voxel_metrics.py:
+             correct IoU, AP over the scenes holding the class). --legacy-metrics ADDS IoU_legacy.csv, AP_legacy.csv,
              IoU_refine_legacy.csv, AP_refine_legacy.csv with the original's formulas (the
              correct files are always written). per_scene.csv, metrics.json, IoU.png, AP.png.
              Trivial baseline: at every voxel position the most frequent class of the training
              split there (ties: lowest class id), scored with the training class frequencies
              as probabilities (--baseline-scenes N: from the first N training scenes only):
              baseline.npy, baseline_iou_all / baseline_map in metrics.json, a bar per class.
-checkpoints  checkpoints.csv / .json (IoU "all" and mAP before and after the refiner for every
+checkpoints  checkpoints.csv / .json (IoU "all", AP "all" and mAP before and after the refiner for every
              checkpoint kept in RUN/checkpoints) and checkpoints.png. Before phase 2 the
              refiner is untrained, so its columns only mean something for phase-2 checkpoints.
 interpolate  pairs (0, 1), (1, 2), ... of test scenes: interpolation<l>-<r>.npy (steps, X, H,
@@ -47,7 +48,7 @@ noise        for each scene s and latent position (x, y, z): N(0, sigma^2) noise
 latent       latent_coords.npy (N, 2): SVD of the flattened codes to 2-D; latent.csv (plus the
              scenes' centroids of non-empty voxels and their 1-D SVD embedding, the colour);
              latent_map.png.
-compare      comparison.csv / .md / .json: IoU "all" and mAP before and after the refiner of
+compare      comparison.csv / .md / .json: IoU "all", AP "all" and mAP before and after the refiner of
              every run and the trivial baseline on the same test scenes; the runs must share
              grid, classes and data.
 """
@@ -69,7 +70,8 @@ from tfgan3d.data import voxel_files
 from tfgan3d.data.images import DataError
 from tfgan3d.eval import fcr_plots, figures, tables
 from tfgan3d.eval.pix2pix_eval import save_npy
-from tfgan3d.eval.voxel_metrics import ALL, metrics_table, voxel_ap, voxel_iou
+from tfgan3d.eval.voxel_metrics import (ALL, MEAN_CLASS, metrics_table, voxel_ap, voxel_iou,
+                                        with_mean_class)
 from tfgan3d.trainers import fcr_alphagan as trainer
 
 MODE = "fcr_alphagan"
@@ -245,20 +247,27 @@ class SceneScores:
 
     def iou(self) -> dict:
         # Single-scene values are NaN where the scene does not count: averaging the rest is
-        # voxel_iou's average over the scenes with a non-empty union (legacy alike).
-        return {k: _mean([s[k] for s in self.scene_iou], True) for k in self.scene_iou[0]}
+        # voxel_iou's average over the scenes where the row is defined.
+        return self._average(self.scene_iou)
 
     def ap(self) -> dict:
-        keys = list(self.scene_ap[0])
-        if self.legacy:   # a scene lacking the class scores 0: the plain mean is sum / N
-            return {k: _mean([s[k] for s in self.scene_ap], False) for k in keys}
-        result = {k: _mean([s[k] for s in self.scene_ap], True) for k in keys if k != ALL}
-        result[ALL] = _mean(list(result.values()), True)     # mAP over classes with a value
-        return result
+        # Correct AP: NaN for the scenes lacking the class, as IoU. Legacy AP: a scene lacking
+        # the class scores 0 (never NaN), so the mean is the original's sum / N.
+        return self._average(self.scene_ap)
+
+    def _average(self, scenes):
+        result = {k: _mean([s[k] for s in scenes], True) for k in scenes[0]}
+        if self.legacy:
+            return result
+        # mean_class is the mean of the averaged class rows, as in voxel_iou / voxel_ap
+        return with_mean_class(result, self.num_classes)
 
     def summary(self, suffix="") -> dict:
-        """{"iou_all<suffix>", "map<suffix>"} of the scenes so far."""
-        return {f"iou_all{suffix}": self.iou()[ALL], f"map{suffix}": self.ap()[ALL]}
+        """{"iou_all", "ap_all" (the pooled rows), "map" (mean of the per-class APs of
+        classes 1..C-1)}, each name with `suffix`, of the scenes so far."""
+        ap = self.ap()
+        return {f"iou_all{suffix}": self.iou()[ALL], f"ap_all{suffix}": ap[ALL],
+                f"map{suffix}": ap.get(MEAN_CLASS, float("nan"))}
 
 
 def score_reconstructions(model, real, codes, batch_size=8, legacy=False, clock=None):
@@ -391,7 +400,7 @@ def evaluate_recons(run_dir, *, data=None, n=200, out=None, legacy=False, batch_
         tables.write_csv(metrics_table(iou=iou), out / f"IoU{suffix}.csv")
         tables.write_csv(metrics_table(ap=ap), out / f"AP{suffix}.csv")
         metrics.update({f"iou{suffix}": iou, f"ap{suffix}": ap,
-                        f"iou_all{suffix}": iou[ALL], f"map{suffix}": ap[ALL]})
+                        **scores[key].summary(suffix)})
         if legacy:
             iou_l, ap_l = scores[f"{key}_legacy"].iou(), scores[f"{key}_legacy"].ap()
             tables.write_csv(metrics_table(iou=iou_l), out / f"IoU{suffix}_legacy.csv")
@@ -408,8 +417,8 @@ def evaluate_recons(run_dir, *, data=None, n=200, out=None, legacy=False, batch_
                                "class (ties: lowest id); AP scores the training class "
                                "frequencies", "data": used, "n_train_scenes": n_train,
                                "iou": base.iou(), "ap": base.ap()}
-        metrics.update(baseline_iou_all=base.iou()[ALL], baseline_map=base.ap()[ALL],
-                       iou_all_minus_baseline=metrics["iou_all"] - base.iou()[ALL])
+        metrics.update({f"baseline_{k}": v for k, v in base.summary().items()})
+        metrics["iou_all_minus_baseline"] = metrics["iou_all"] - base.iou()[ALL]
         series_iou["trivial baseline"] = base.iou()
         series_ap["trivial baseline"] = base.ap()
         clock.log(f"trivial baseline from {n_train} training scenes")
@@ -426,10 +435,11 @@ def evaluate_recons(run_dir, *, data=None, n=200, out=None, legacy=False, batch_
     metrics["seconds"] = clock.seconds
     tables.write_json(metrics, out / "metrics.json")
     line = (f"IoU all {metrics['iou_all']:.4f} -> {metrics['iou_all_refine']:.4f} refined, "
+            f"AP all {metrics['ap_all']:.4f} -> {metrics['ap_all_refine']:.4f}, "
             f"mAP {metrics['map']:.4f} -> {metrics['map_refine']:.4f}")
     if baseline:
         line += (f"; trivial baseline IoU all {metrics['baseline_iou_all']:.4f}, "
-                 f"mAP {metrics['baseline_map']:.4f}")
+                 f"AP all {metrics['baseline_ap_all']:.4f}, mAP {metrics['baseline_map']:.4f}")
     clock.log(f"{line}; outputs in {out}")
     return metrics
 
@@ -462,8 +472,8 @@ def evaluate_checkpoints(run_dir, *, data=None, n=50, out=None, batch_size=8) ->
                        "phase2_start": config.phase2_start, "checkpoints": rows,
                        "seconds": clock.seconds}, out / "checkpoints.json")
     steps = [r["step"] for r in rows]
-    series = {k: [r[k] for r in rows] for k in ("iou_all", "map", "iou_all_refine",
-                                                "map_refine")}
+    series = {k: [r[k] for r in rows] for k in ("iou_all", "ap_all", "map", "iou_all_refine",
+                                                "ap_all_refine", "map_refine")}
     figures.save_line_chart(steps, series, out / "checkpoints.png",
                             f"{loaded.run.name}: {len(real)} test scenes (refiner trains from "
                             f"step {config.phase2_start})", "iteration", "score")
@@ -693,11 +703,12 @@ def compare_runs(run_dirs, *, data=None, n=200, out=None, batch_size=8,
         rows.append({"model": f"trivial baseline ({n_train} training scenes)",
                      "variant": "per-position majority",
                      **score_baseline(labels, freq, real, configs[0].num_classes).summary()})
-    columns = ["model", "variant", "step", "iou_all", "map", "iou_all_refine", "map_refine"]
+    columns = ["model", "variant", "step", "iou_all", "ap_all", "map", "iou_all_refine",
+               "ap_all_refine", "map_refine"]
     tables.write_csv(rows, out / "comparison.csv", columns)
     tables.write_markdown_table(rows, out / "comparison.md", columns, title=(
-        f"Reconstruction of {len(real)} test scenes (IoU all / mAP, before and after the "
-        f"refiner)"))
+        f"Reconstruction of {len(real)} test scenes (IoU all / AP all / mAP, before and "
+        f"after the refiner)"))
     tables.write_json({"runs": [str(r) for r in run_dirs], "n_scenes": len(real),
                        "data": data or configs[0].data, "rows": rows,
                        "seconds": clock.seconds}, out / "comparison.json")

@@ -104,3 +104,34 @@ def test_alphagan_gan_losses_by_hand():
                                                                                  rel=1e-6)
     expected_g = math.log(2.0) + math.log1p(math.exp(-2.0))
     assert float(alphagan_generator_loss(sample, rec)) == pytest.approx(expected_g, rel=1e-6)
+
+
+def test_legacy_losses_are_the_originals_swapped_cross_entropy():
+    """The original's tf.nn.sigmoid_cross_entropy_with_logits(labels=logits, logits=ones / zeros),
+    computed by TensorFlow itself, against the legacy family."""
+    import tensorflow as tf
+
+    from tfgan3d.voxel_losses import GAN_LOSSES
+
+    def swapped(logits, target):
+        logits = tf.constant(logits, tf.float32)
+        const = tf.fill(tf.shape(logits), float(target))
+        return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=logits,
+                                                                            logits=const)))
+
+    real, sample, rec = [[1.5, -0.5]], [[0.3, 2.0]], [[-1.0, 4.0]]
+    legacy = GAN_LOSSES["legacy"]
+    expected_d = swapped(real, 1) + swapped(sample, 0) + swapped(rec, 0)
+    assert float(legacy["discriminator"](np.array(real), np.array(sample), np.array(rec))) == \
+        pytest.approx(expected_d, abs=1e-6)
+    # the fake terms are the constant log 2: only the real logit moves D's loss
+    assert expected_d == pytest.approx(1 - 0.5 + math.log1p(math.exp(-1)) + 2 * math.log(2))
+    assert float(legacy["generator"](np.array(sample), np.array(rec))) == pytest.approx(
+        swapped(sample, 1) + swapped(rec, 1), abs=1e-6)
+    assert float(legacy["code_discriminator"](np.array(real), np.array(rec))) == pytest.approx(
+        swapped(real, 1) + swapped(rec, 0), abs=1e-6)
+    assert float(legacy["code_encoder"](np.array(rec))) == pytest.approx(swapped(rec, 1),
+                                                                          abs=1e-6)
+    # the intended family is the ordinary cross-entropy
+    assert float(GAN_LOSSES["bce"]["code_encoder"](np.array([[0.0]]))) == pytest.approx(
+        math.log(2.0))

@@ -3,8 +3,10 @@
 Every function returns a float32 scalar: a mean over the examples of the local batch (pass it
 through `tfgan3d.losses.replica_scaled` before taking gradients under a distribution strategy).
 Scenes are one-hot / probability tensors (B, ..., C) of any spatial rank; codes and logits may
-have any shape (B, ...).
+have any shape (B, ...). `GAN_LOSSES` names the adversarial families: "bce" (intended) and
+"legacy" (the original's swapped `sigmoid_cross_entropy_with_logits` arguments).
 """
+import numpy as np
 from keras import ops
 
 from tfgan3d import losses
@@ -127,3 +129,48 @@ def alphagan_discriminator_loss(real_logits, sample_logits, rec_logits):
     # -log(1 - sigmoid(l)) = softplus(l) = -log(sigmoid(-l)): the fake term of the second kind
     # is the generator loss of the negated logits.
     return gan_discriminator_loss(real_logits, sample_logits) + gan_generator_loss(-rec_logits)
+
+
+# ----------------------------------------------------------------------------- legacy losses
+
+def _swapped_bce(logits, target):
+    """The original's `sigmoid_cross_entropy_with_logits(labels=logits, logits=target)`:
+    max(t, 0) - t * l + log(1 + exp(-|t|)) per element, mean; linear in the logit l."""
+    logits = ops.cast(logits, "float32")
+    t = float(target)
+    return ops.mean(max(t, 0.0) - t * logits) + float(np.log1p(np.exp(-abs(t))))
+
+
+def legacy_generator_loss(sample_logits, rec_logits):
+    """The original's G (and refiner) GAN loss, arguments swapped (shared/reference/fcr_alphagan.md): (1 - l_gen + c) + (1 - l_rec + c), c = log(1 + e^-1).
+    Its gradient only raises D's logits, whatever they are."""
+    return _swapped_bce(sample_logits, 1.0) + _swapped_bce(rec_logits, 1.0)
+
+
+def legacy_discriminator_loss(real_logits, sample_logits, rec_logits):
+    """The original's D loss, arguments swapped: (1 - l_real + c) + log 2 + log 2. The fake
+    terms are constants: D only learns to raise its logit on real scenes."""
+    return (_swapped_bce(real_logits, 1.0) + _swapped_bce(sample_logits, 0.0)
+            + _swapped_bce(rec_logits, 0.0))
+
+
+def legacy_code_discriminator_loss(real_code_logits, fake_code_logits):
+    """The original's code-D loss, arguments swapped: (1 - l_z + c) + log 2."""
+    return _swapped_bce(real_code_logits, 1.0) + _swapped_bce(fake_code_logits, 0.0)
+
+
+def legacy_code_encoder_loss(fake_code_logits):
+    """The original's encoder code-GAN loss, arguments swapped: 1 - l + c."""
+    return _swapped_bce(fake_code_logits, 1.0)
+
+
+GAN_LOSSES = {
+    "bce": {"generator": alphagan_generator_loss, "discriminator": alphagan_discriminator_loss,
+            "code_discriminator": code_discriminator_loss, "code_encoder": code_encoder_loss},
+    "legacy": {"generator": legacy_generator_loss,
+               "discriminator": legacy_discriminator_loss,
+               "code_discriminator": legacy_code_discriminator_loss,
+               "code_encoder": legacy_code_encoder_loss},
+}
+"""GAN-loss families by name: "bce" (the intended sigmoid cross-entropy, default) and
+"legacy" (the original's swapped arguments, to reproduce its dynamics)."""

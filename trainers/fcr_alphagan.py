@@ -17,7 +17,8 @@ import tensorflow as tf
 from tfgan3d import config as config_lib
 from tfgan3d import optimizers
 from tfgan3d.data import voxel_files
-from tfgan3d.models.fcr_alphagan import VARIANTS, FCRAlphaGAN
+from tfgan3d.models.fcr_alphagan import REFINER_D_INPUTS, VAE_VARIANTS, VARIANTS, FCRAlphaGAN
+from tfgan3d.voxel_losses import GAN_LOSSES
 from tfgan3d.networks.voxel import VOXEL_PRESETS
 from tfgan3d.trainers import runner
 
@@ -39,6 +40,7 @@ _TINY_NETS = _net_sizes("tiny")
 class FCRConfig(config_lib.TrainConfig):
     data: str | None = "builtin:voxels"
     variant: str = "alphagan"         # alphagan | vae (KL, no code D) | latent1d (1200-d code)
+                                      # | vae1d (1200-d code, VAE losses)
     grid: tuple[int, ...] = (80, 48, 80)
     num_classes: int = 12
     widths: tuple[int, ...] = (64, 128, 256, 512)
@@ -50,6 +52,8 @@ class FCRConfig(config_lib.TrainConfig):
     gamma: float = 0.97               # weight of false negatives in the reconstruction loss
     kl_weight: float = 1.0            # vae variant only
     eg_steps: int = 2                 # (encoder step, generator step) pairs per iteration
+    gan_loss: str = "bce"             # bce (intended) | legacy (the original's swapped losses)
+    refiner_d_input: str = "straight_through"  # phase 2: D sees one_hot(argmax R) | soft
     lr: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.9
@@ -77,6 +81,13 @@ class FCRConfig(config_lib.TrainConfig):
         if self.variant not in VARIANTS:
             raise config_lib.ConfigError(f"--variant: expected one of {', '.join(VARIANTS)}, "
                                          f"got {self.variant!r}")
+        if self.gan_loss not in GAN_LOSSES:
+            raise config_lib.ConfigError(f"--gan-loss: expected one of {', '.join(GAN_LOSSES)}, "
+                                         f"got {self.gan_loss!r}")
+        if self.refiner_d_input not in REFINER_D_INPUTS:
+            raise config_lib.ConfigError(f"--refiner-d-input: expected one of "
+                                         f"{', '.join(REFINER_D_INPUTS)}, got "
+                                         f"{self.refiner_d_input!r}")
         if self.phase2_start < 1:
             raise config_lib.ConfigError(f"--phase2-start: expected >= 1, got "
                                          f"{self.phase2_start}")
@@ -94,7 +105,8 @@ def build_model(config: FCRConfig) -> FCRAlphaGAN:
                        refiner_channels=config.refiner_channels,
                        refiner_blocks=config.refiner_blocks, code_d_units=config.code_d_units,
                        variant=config.variant, gamma=config.gamma, kl_weight=config.kl_weight,
-                       eg_steps=config.eg_steps, seed=config.seed)
+                       eg_steps=config.eg_steps, gan_loss=config.gan_loss,
+                       refiner_d_input=config.refiner_d_input, seed=config.seed)
 
 
 def data_root(config: FCRConfig, source: str | None = None) -> str:
@@ -114,12 +126,14 @@ def make_dataset(config: FCRConfig, batch_size: int, split: str = "train", train
 
 
 def make_optimizers(config: FCRConfig, total: int) -> dict:
-    """Adam(lr, beta1, beta2) per network; E and G step eg_steps times per iteration."""
+    """Adam(lr, beta1, beta2) per network; E and G step eg_steps times per iteration. Loss
+    scaling under float16 as the other modes (`optimizers.for_precision`)."""
     def adam(per_iteration=1):
         lr = runner.learning_rate(config, config.lr, total, per_iteration)
-        return optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2)
+        return optimizers.for_precision(
+            optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), config)
     opts = {"e": adam(config.eg_steps), "g": adam(config.eg_steps), "d": adam(), "r": adam()}
-    if config.variant != "vae":
+    if config.variant not in VAE_VARIANTS:
         opts["c"] = adam()
     return opts
 

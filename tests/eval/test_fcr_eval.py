@@ -125,9 +125,14 @@ def test_recons_writes_the_arrays_and_tables(run, recons):
         assert arrays[name].shape == (4, *shape), name
     for name in ("real", "recons", "recons_refine", "generate", "generate_refine"):
         assert arrays[name].dtype == np.uint8 and arrays[name].max() < 12
-    for name in ("IoU", "AP", "IoU_refine", "AP_refine", "IoU_legacy", "AP_refine_legacy"):
+    for name in ("IoU", "AP", "IoU_refine", "AP_refine"):
         rows = _rows(out / f"{name}.csv")
-        assert len(rows) == 12 and rows[-1]["class"] == "all", name
+        assert [r["class"] for r in rows[:1] + rows[-3:]] == ["empty", "all", "mean_class",
+                                                               "occupancy"], name
+        assert len(rows) == 15, name
+    for name in ("IoU_legacy", "AP_refine_legacy"):       # the original's 12 classes + all
+        rows = _rows(out / f"{name}.csv")
+        assert len(rows) == 13 and rows[-1]["class"] == "all", name
     # The tables hold what the metric code gives on the saved arrays.
     for suffix, pred in (("", arrays["recons"]), ("_refine", arrays["recons_refine"])):
         for legacy, name in ((False, f"IoU{suffix}"), (True, f"IoU{suffix}_legacy")):
@@ -256,6 +261,8 @@ def test_compare_scores_every_run_on_the_same_scenes(run, recons, tmp_path):
     assert [r["variant"] for r in rows[:2]] == ["alphagan", "latent1d"]
     assert rows[0]["iou_all"] == pytest.approx(recons[1]["iou_all"])
     assert rows[0]["map_refine"] == pytest.approx(recons[1]["map_refine"])
+    assert rows[0]["ap_all"] == pytest.approx(recons[1]["ap"]["all"])
+    assert rows[0]["map"] == pytest.approx(recons[1]["ap"]["mean_class"])
     assert rows[2]["iou_all"] == pytest.approx(recons[1]["baseline_iou_all"])
     assert len(_rows(tmp_path / "out" / "comparison.csv")) == 3
     assert "latent1d" in (tmp_path / "out" / "comparison.md").read_text()

@@ -28,12 +28,20 @@ def test_iou_hand_computed():
     assert iou["chair"] == pytest.approx(1 / 3)
     # Table is predicted in scene 1 but absent from its ground truth: the union counts, IoU 0.
     assert iou["table"] == 0.0
-    # all: scene 0 has 4 voxels right out of 7 non-empty in gt or pred, scene 1 has 3 of 5.
-    assert iou["all"] == pytest.approx((4 / 7 + 3 / 5) / 2)
+    # Class 0 is a row: scene 0 empty at {6, 7} vs {5, 6}: 1/3; scene 1 {4..7} vs {3, 5, 6, 7}.
+    assert iou["empty"] == pytest.approx((1 / 3 + 3 / 5) / 2)
+    # all pools channels 1..11: scene 0 sum of intersections 1 + 2 + 1 = 4 over the sum of the
+    # unions 2 + 3 + 3 = 8 (voxel 3, gt wall / pred wall; voxel 1 gt floor pred wall is in the
+    # floor and the wall union); scene 1: 3 / (4 + 1).
+    assert iou["all"] == pytest.approx((4 / 8 + 3 / 5) / 2)
+    # Extra rows: occupancy (empty vs not) 5/7 and 3/5; mean_class over the classes with a value.
+    assert iou["occupancy"] == pytest.approx((5 / 7 + 3 / 5) / 2)
+    assert iou["mean_class"] == pytest.approx((0.625 + 2 / 3 + 1 / 3 + 0) / 4)
     for name in NAN_CLASSES:
         assert math.isnan(iou[name])
-    assert list(iou) == ["ceiling", "floor", "wall", "window", "chair", "bed", "sofa", "table",
-                         "tvs", "furniture", "objects", "all"]
+    assert list(iou) == ["empty", "ceiling", "floor", "wall", "window", "chair", "bed", "sofa",
+                         "table", "tvs", "furniture", "objects", "all", "mean_class",
+                         "occupancy"]
 
 
 def test_iou_legacy_divides_by_the_sum_of_sizes():
@@ -42,9 +50,20 @@ def test_iou_legacy_divides_by_the_sum_of_sizes():
     assert iou["wall"] == pytest.approx(2 / 5)
     assert iou["chair"] == pytest.approx(1 / 4)
     assert iou["table"] == 0.0
-    # all: scene 0 4 / (6 + 6), scene 1 3 / (4 + 4).
+    assert iou["empty"] == pytest.approx((1 / 4 + 3 / 8) / 2)
+    # all: scene 0 4 / (6 + 6), scene 1 3 / (4 + 4); no extra rows (the original had none).
     assert iou["all"] == pytest.approx((4 / 12 + 3 / 8) / 2)
     assert math.isnan(iou["bed"])
+    assert list(iou)[0] == "empty" and list(iou)[-1] == "all" and len(iou) == 13
+
+
+def test_iou_all_counts_a_wrong_class_in_two_unions():
+    # One voxel, gt wall predicted chair: the occupancy IoU is 1, the pooled class IoU 0 / 2.
+    gt, pred = np.array([3, 5]).reshape(1, 1, 1, 2), np.array([5, 5]).reshape(1, 1, 1, 2)
+    iou = voxel_iou(gt, pred)
+    assert iou["occupancy"] == 1.0
+    assert iou["all"] == pytest.approx(1 / 3)          # chair 1 / 2 unions, wall 0 / 1
+    assert voxel_iou(gt, pred, legacy=True)["all"] == pytest.approx(1 / 4)
 
 
 def test_iou_perfect_prediction_is_one_and_legacy_half():
@@ -72,7 +91,9 @@ def test_ap_hand_computed_over_scenes_with_the_class():
     assert ap["wall"] == pytest.approx(5 / 6)
     assert ap["chair"] == pytest.approx(1.0)
     assert math.isnan(ap["table"])  # the table is in no ground truth
-    assert ap["all"] == pytest.approx((11 / 12 + 5 / 6 + 1) / 3)
+    assert ap["mean_class"] == pytest.approx((11 / 12 + 5 / 6 + 1) / 3)
+    # Class 0 is a row: every voxel scores 0 for empty, so the AP is the positive fraction.
+    assert ap["empty"] == pytest.approx((2 / 8 + 4 / 8) / 2)
 
 
 def test_ap_legacy_averages_over_all_scenes():
@@ -81,19 +102,24 @@ def test_ap_legacy_averages_over_all_scenes():
     assert ap["wall"] == pytest.approx(5 / 6 / 2)
     assert ap["chair"] == pytest.approx(1 / 2)
     assert ap["table"] == 0.0
+    assert "mean_class" not in ap
 
 
-def test_ap_legacy_all_pools_the_classes_of_a_scene():
+def test_ap_all_pools_the_classes_of_a_scene():
     # Scene 0: one floor voxel scored 0.6 and an empty voxel scoring 0.7 for chair: pooled over
-    # channels 1..11 the positive ranks second -> AP 1/2. Scene 1 has no object: counts as 0.
+    # channels 1..11 the positive ranks second -> AP 1/2. Scene 1 has no object: it does not
+    # count in the corrected AP and counts as 0 in the original's.
     gt = np.array([[2, 0], [0, 0]]).reshape(2, 1, 1, 2)
     probs = np.zeros((2, 1, 1, 2, 12))
     probs[0, 0, 0, 0, [0, 2, 3]] = [0.1, 0.6, 0.3]
     probs[0, 0, 0, 1, [0, 5]] = [0.3, 0.7]
     probs[1, ..., 0] = 1.0
     assert voxel_ap(gt, probs, legacy=True)["all"] == pytest.approx(0.5 / 2)
-    # Correct mode: mAP over the classes present, floor ranked first in its own channel.
-    assert voxel_ap(gt, probs)["all"] == pytest.approx(1.0)
+    assert voxel_ap(gt, probs)["all"] == pytest.approx(0.5)
+    # The mean of per-class APs is another quantity: floor is ranked first in its own channel.
+    assert voxel_ap(gt, probs)["mean_class"] == pytest.approx(1.0)
+    # occupancy: the floor voxel's 1 - p(empty) = 0.9 beats the empty voxel's 0.7 -> AP 1.
+    assert voxel_ap(gt, probs)["occupancy"] == pytest.approx(1.0)
 
 
 def test_single_scene_and_float_labels_are_accepted():
@@ -103,11 +129,14 @@ def test_single_scene_and_float_labels_are_accepted():
 
 def test_metrics_table_rows():
     rows = metrics_table(voxel_iou(GT, PRED), voxel_ap(GT, _probs()))
-    assert len(rows) == 12
-    assert rows[0]["class_id"] == 1 and rows[0]["class"] == "ceiling"
-    assert rows[2] == {"class_id": 3, "class": "wall", "iou": pytest.approx(2 / 3),
+    assert len(rows) == 15
+    assert rows[0]["class_id"] == 0 and rows[0]["class"] == "empty"
+    assert rows[3] == {"class_id": 3, "class": "wall", "iou": pytest.approx(2 / 3),
                        "ap": pytest.approx(5 / 6)}
-    assert rows[-1]["class"] == "all" and rows[-1]["class_id"] is None
+    assert [r["class"] for r in rows[-3:]] == ["all", "mean_class", "occupancy"]
+    assert all(r["class_id"] is None for r in rows[-3:])
+    legacy = metrics_table(voxel_iou(GT, PRED, legacy=True), voxel_ap(GT, _probs(), legacy=True))
+    assert len(legacy) == 13 and legacy[-1]["class"] == "all"
     assert list(metrics_table(ap=voxel_ap(GT, _probs()))[0]) == ["class_id", "class", "ap"]
     with pytest.raises(ValueError, match="at least one"):
         metrics_table()

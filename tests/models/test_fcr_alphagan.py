@@ -29,7 +29,7 @@ def make_model(variant="alphagan", lr=3e-3, run_eagerly=False, sgd=False, **kwar
     opt = lambda: (keras.optimizers.SGD(lr) if sgd  # noqa: E731
                    else keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.9))
     model.compile(e_optimizer=opt(), g_optimizer=opt(), d_optimizer=opt(),
-                  c_optimizer=None if variant == "vae" else opt(), r_optimizer=opt(),
+                  c_optimizer=None if variant.startswith("vae") else opt(), r_optimizer=opt(),
                   run_eagerly=run_eagerly)
     return model
 
@@ -59,7 +59,8 @@ def phase1():
 
 def test_phase1_lowers_the_reconstruction_loss(phase1):
     model, _, logs, _ = phase1
-    assert set(logs[0]) == {"recons_loss", "e_loss", "g_loss", "d_loss", "c_loss"}
+    assert set(logs[0]) == {"recons_loss", "e_loss", "g_loss", "d_loss", "c_loss", "code_mean",
+                            "code_std"}
     recons = [log["recons_loss"] for log in logs]
     assert all(np.isfinite(v) for log in logs for v in log.values())
     assert np.mean(recons[-3:]) < 0.85 * recons[0], recons
@@ -109,22 +110,24 @@ def test_phase2_trains_only_the_refiner_and_discriminator(phase1):
     assert model.phase == 1 and model.train_function is None
 
 
-@pytest.mark.parametrize("variant", ["vae", "latent1d"])
+@pytest.mark.parametrize("variant", ["vae", "latent1d", "vae1d"])
 def test_variants_run_one_step(variant):
     model = make_model(variant, eg_steps=2, run_eagerly=True)
     scenes = keras.ops.one_hot(simple_scenes(2), 12)                 # one-hot input as well
     logs = model.train_on_batch(scenes, return_dict=True)
     assert all(np.isfinite(v) for v in logs.values())
-    if variant == "vae":
+    if variant.startswith("vae"):
         assert model.code_discriminator is None
-        assert set(logs) == {"recons_loss", "e_loss", "g_loss", "d_loss", "kl_loss"}
+        assert set(logs) == {"recons_loss", "e_loss", "g_loss", "d_loss", "kl_loss", "code_mean",
+                             "code_std"}
         assert logs["kl_loss"] > 0
         # e_loss = recons + KL (kl_weight 1)
         assert logs["e_loss"] == pytest.approx(logs["recons_loss"] + logs["kl_loss"], rel=1e-5)
     else:
+        assert "c_loss" in logs
+    if variant.endswith("1d"):
         assert model.latent_shape == (16,)
         assert tuple(model.encode(scenes).shape) == (2, 16)
-        assert "c_loss" in logs
 
 
 def test_arguments_are_checked():
@@ -132,6 +135,10 @@ def test_arguments_are_checked():
         FCRAlphaGAN(**TINY, variant="gan")
     with pytest.raises(ValueError, match="eg_steps"):
         FCRAlphaGAN(**TINY, eg_steps=0)
+    with pytest.raises(ValueError, match="gan_loss.*'wgan'"):
+        FCRAlphaGAN(**TINY, gan_loss="wgan")
+    with pytest.raises(ValueError, match="refiner_d_input.*'hard'"):
+        FCRAlphaGAN(**TINY, refiner_d_input="hard")
     model = FCRAlphaGAN(**TINY)
     adam = keras.optimizers.Adam()
     with pytest.raises(ValueError, match="own optimizer"):
@@ -163,8 +170,9 @@ def test_one_iteration_applies_each_players_own_gradient():
         d_rec = ref.discriminator(rec, training=True)
         d_fake = ref.discriminator(fake, training=True)
         d_real = ref.discriminator(real, training=True)
-        c_fake = ref.code_discriminator(z_hat, training=True)
-        c_real = ref.code_discriminator(z, training=True)
+        # C sees both kinds of codes in one call (its batch norm standardises them together)
+        c_real, c_fake = keras.ops.split(ref.code_discriminator(
+            keras.ops.concatenate([z, z_hat], 0), training=True), 2)
         recons = voxel_reconstruction_loss(real, rec)
         losses = {
             "encoder": gan_generator_loss(c_fake) + recons,
@@ -188,3 +196,87 @@ def test_one_iteration_applies_each_players_own_gradient():
             g = g.numpy()
             np.testing.assert_allclose(b - w.numpy(), g, rtol=1e-3,
                                        atol=1e-4 * np.abs(g).max(), err_msg=w.path)
+
+
+# ----------------------------------------------------------------------------- issue 12 fixes
+
+def _frozen_model(c_lr=0.0, **kwargs):
+    """A model whose E, G and D do not learn (SGD with rate 0): only batch-norm statistics and,
+    with c_lr > 0, the code discriminator change."""
+    model = FCRAlphaGAN(**TINY, seed=0, eg_steps=1, **kwargs)
+    sgd0 = lambda: keras.optimizers.SGD(0.0)  # noqa: E731
+    model.compile(e_optimizer=sgd0(), g_optimizer=sgd0(), d_optimizer=sgd0(),
+                  c_optimizer=keras.optimizers.Adam(c_lr, beta_1=0.5, beta_2=0.9) if c_lr
+                  else sgd0(), r_optimizer=sgd0(), run_eagerly=True)
+    return model
+
+
+def test_generators_evaluation_does_not_depend_on_the_prior_batches_it_saw():
+    """G's moving statistics (what evaluation decodes with) follow G(E(x)) only: a run whose
+    prior draws are 30 times wider ends with the same statistics and reconstructions."""
+    scenes = simple_scenes(2)
+    plain, wide = _frozen_model(), _frozen_model()
+    start = snapshot(plain.generator)
+    draw = wide.sample_z
+    wide.sample_z = lambda n: 30.0 * draw(n)
+    for _ in range(3):
+        plain.train_on_batch(scenes)
+        wide.train_on_batch(scenes)
+    moving = [w.path for w in plain.generator.weights if not w.trainable]
+    assert moving and any(changed(start, plain.generator))   # the statistics did move
+    for a, b, path in zip(plain.generator.non_trainable_weights,
+                          wide.generator.non_trainable_weights, moving):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, err_msg=path)
+    np.testing.assert_allclose(plain(scenes), wide(scenes), rtol=1e-4, atol=1e-6)
+
+
+def test_code_discriminator_separates_the_prior_from_narrow_codes():
+    """E(x) of a fresh encoder is much narrower than N(0, I); C, trained alone for a few steps
+    inside phase 1, must tell them apart (two separate batch-normed calls stay at chance)."""
+    model = _frozen_model(c_lr=1e-2)
+    scenes = simple_scenes(2)
+    z_hat = model.encode(keras.ops.one_hot(scenes, 12), training=True)
+    assert float(keras.ops.std(z_hat)) < 0.2
+    # train_on_batch resets the trackers: each log is that step's loss
+    c_losses = [model.train_on_batch(scenes, return_dict=True)["c_loss"] for _ in range(15)]
+    assert np.mean(c_losses[-3:]) < 0.9 * 2 * np.log(2.0), c_losses
+
+
+def test_phase1_logs_the_codes_mean_and_std():
+    model = _frozen_model()
+    logs = model.train_on_batch(simple_scenes(2), return_dict=True)
+    z_hat = np.asarray(model.encode(keras.ops.one_hot(simple_scenes(2), 12), training=True))
+    assert logs["code_std"] == pytest.approx(z_hat.std(), rel=1e-4)
+    assert logs["code_mean"] == pytest.approx(z_hat.mean(), rel=1e-3, abs=1e-6)
+
+
+def test_discriminator_sees_refined_scenes_as_straight_through_one_hot():
+    model = FCRAlphaGAN(**TINY, seed=0)
+    probs = keras.ops.softmax(keras.random.normal((2, 16, 8, 16, 12), seed=1), -1)
+    weights = keras.random.normal((2, 16, 8, 16, 12), seed=2)
+    with tf.GradientTape() as tape:
+        tape.watch(probs)
+        view = model._d_view(probs)
+        value = keras.ops.sum(view * weights)
+    np.testing.assert_array_equal(view, keras.ops.one_hot(keras.ops.argmax(probs, -1), 12))
+    np.testing.assert_allclose(tape.gradient(value, probs), weights, rtol=1e-6)
+    soft = FCRAlphaGAN(**TINY, seed=0, refiner_d_input="soft")
+    np.testing.assert_array_equal(soft._d_view(probs), probs)
+
+
+def test_model_refiner_is_the_identity_before_phase_2():
+    model = FCRAlphaGAN(**TINY, seed=0)
+    probs = model.decode(model.sample_z(2))
+    np.testing.assert_allclose(model.refine(probs), probs, atol=2e-5)
+
+
+def test_legacy_gan_loss_gives_the_originals_discriminator_loss():
+    """gan_loss="legacy": D's loss is (1 - mean D-logit on real + log(1 + e^-1)) + 2 log 2."""
+    model = make_model(eg_steps=1, run_eagerly=True, gan_loss="legacy")
+    ref = FCRAlphaGAN(**TINY, seed=0)
+    real = keras.ops.one_hot(simple_scenes(2), 12)
+    real_logit = float(keras.ops.mean(ref.discriminator(real, training=True)))
+    logs = model.train_on_batch(real, return_dict=True)
+    expected = 1.0 - real_logit + np.log1p(np.exp(-1.0)) + 2 * np.log(2.0)
+    assert logs["d_loss"] == pytest.approx(expected, rel=1e-5)
+    assert FCRAlphaGAN.from_config(model.get_config()).gan_loss == "legacy"

@@ -146,3 +146,17 @@ def test_bench_flop_estimates_match_the_reference_counts(paper):
                 + 2 * 14.748 - 4.424 + 14.838                        # E backward (via G)
                 + 2 * (2 * 14.838 - 0.092) + 2 * 14.746)             # G backward (via D twice)
     assert phase1_gflop_per_sample(model) == pytest.approx(292.4 + one_pair, abs=0.1)
+
+
+def test_refiner_starts_at_the_identity():
+    """R(p) = p at initialisation, for confident and for soft probabilities (the original's
+    refiner, softmax of a freshly initialised conv, returns a near-uniform softmax)."""
+    spec = VOXEL_PRESETS["tiny"]
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, (2, *spec.input_shape)).astype("float32")
+    probs = keras.ops.softmax(logits, -1)
+    refined = build_refiner(spec, seed=5)(probs)
+    np.testing.assert_allclose(refined, probs, atol=2e-5)
+    one_hot = keras.ops.one_hot(rng.integers(0, 12, (1, *spec.grid)), 12)
+    np.testing.assert_array_equal(np.argmax(build_refiner(spec, seed=5)(one_hot), -1),
+                                  np.argmax(one_hot, -1))

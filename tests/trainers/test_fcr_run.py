@@ -89,3 +89,20 @@ def test_export_three_models_served_without_tfgan3d(resumed_run, tmp_path):
     np.testing.assert_array_equal(served["gen_labels"], served["ae_rec"])
     expected = np.argmax(model.decode(z).numpy(), -1)
     assert np.mean(served["ae_rec"] == expected) > 0.999
+
+
+def test_float16_runs_get_loss_scaling(monkeypatch):
+    """--mixed-precision goes through the same optimizer wrapper as the other modes: on a GPU
+    (faked here) every player's Adam gets dynamic loss scaling; on a CPU (bfloat16) none."""
+    import keras
+
+    from tfgan3d.trainers import fcr_alphagan as trainer
+
+    config = trainer.FCRConfig(mixed_precision=True)
+    assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer)
+                   for o in trainer.make_optimizers(config, 10).values())
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["/physical_device:GPU:0"] if kind == "GPU" else [])
+    opts = trainer.make_optimizers(config, 10)
+    assert set(opts) == {"e", "g", "d", "c", "r"}
+    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in opts.values())

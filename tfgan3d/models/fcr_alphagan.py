@@ -20,7 +20,24 @@ Symbols (paper -> code):
 
 Variants: "alphagan" (the paper's model), "vae" (KL term instead of the code discriminator:
 no C, encoder loss recons + kl_weight * KL), "latent1d" (the 1-D 1200-value latent baseline,
-alphaGAN losses).
+alphaGAN losses), "vae1d" (the 1-D latent with the VAE's losses: the seed's 1-D baseline,
+which differs from "vae" only in the shape of the latent).
+
+Batch norm, one rule everywhere: G's moving statistics are those of the reconstruction path
+G(E(x)). In training, G(z) normalises with its own batch statistics (as the original always
+did) and leaves the moving statistics as they were, so that a prior batch (std 1) never mixes
+with the codes E(x) (std about 0.08 early on) in one set of averages. Everything that runs G
+outside training (phase 2, evaluation, samples, export) uses these moving statistics: it
+decodes as the reconstructions were decoded in training. E sees only real scenes, so its
+moving statistics are one path's anyway. The code discriminator C sees z and E(x) in ONE
+call: its batch norm then standardises them together and keeps the scale gap visible (two
+calls would standardise each away and leave C at chance).
+
+Phase 2: the refiner starts as the identity (tfgan3d.networks.voxel) and D sees refined
+scenes as straight-through one-hot samples (`refiner_d_input="straight_through"`: the forward
+value is one_hot(argmax R), the gradient that of R), so D cannot win by telling soft from
+one-hot; "soft" gives D the probabilities as before. `gan_loss="legacy"` reproduces the
+original's swapped GAN losses (tfgan3d.voxel_losses.GAN_LOSSES) for users who want its dynamics.
 
 How one phase-1 iteration differs from the original's sequence of separate updates (each of
 which recomputed its whole forward graph: 716.7 GFLOP per sample at the paper's shapes):
@@ -48,11 +65,12 @@ from tfgan3d.models.steps import SchemeModel, step_logs
 from tfgan3d.networks.voxel import (PAPER_GRID, VoxelNetSpec, build_code_discriminator,
                                     build_discriminator, build_encoder, build_generator,
                                     build_refiner)
-from tfgan3d.voxel_losses import (alphagan_discriminator_loss, alphagan_generator_loss,
-                                  code_discriminator_loss, code_encoder_loss, kl_divergence,
-                                  voxel_reconstruction_loss)
+from tfgan3d.voxel_losses import GAN_LOSSES, kl_divergence, voxel_reconstruction_loss
 
-VARIANTS = ("alphagan", "vae", "latent1d")
+VARIANTS = ("alphagan", "vae", "latent1d", "vae1d")
+VAE_VARIANTS = ("vae", "vae1d")          # KL term, no code discriminator
+LATENT1D_VARIANTS = ("latent1d", "vae1d")
+REFINER_D_INPUTS = ("straight_through", "soft")
 
 
 @keras.saving.register_keras_serializable(package="tfgan3d")
@@ -62,41 +80,52 @@ class FCRAlphaGAN(SchemeModel):
     Args:
         grid, num_classes, widths, latent_channels, kernel, refiner_channels, refiner_blocks,
             code_d_units, use_bias: network sizes, see `tfgan3d.networks.voxel.VoxelNetSpec`.
-        variant: "alphagan", "vae" or "latent1d".
+        variant: "alphagan", "vae", "latent1d" or "vae1d".
         gamma: weight of the positive term of the reconstruction loss.
         kl_weight: weight of the KL term (vae only).
         eg_steps: (encoder step, generator step) pairs per phase-1 iteration (paper: 2).
+        gan_loss: "bce" (intended sigmoid cross-entropy) or "legacy" (the original's swap).
+        refiner_d_input: what D sees of the refined scenes in phase 2: "straight_through"
+            (one-hot forward, soft gradient) or "soft" (the probabilities).
         seed: seeds the weights and the noise.
     Raises:
-        ValueError: for an unknown variant, eg_steps < 1 or sizes VoxelNetSpec rejects.
+        ValueError: for an unknown variant, gan_loss or refiner_d_input, eg_steps < 1 or
+            sizes VoxelNetSpec rejects.
     """
 
     def __init__(self, *, grid=PAPER_GRID, num_classes=12, widths=(64, 128, 256, 512),
                  latent_channels=16, kernel=(5, 3, 5), refiner_channels=32, refiner_blocks=4,
                  code_d_units=(750, 750), use_bias=False, variant="alphagan", gamma=0.97,
-                 kl_weight=1.0, eg_steps=2, seed=0, **kwargs):
+                 kl_weight=1.0, eg_steps=2, gan_loss="bce", refiner_d_input="straight_through",
+                 seed=0, **kwargs):
         super().__init__(**kwargs)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
+        if gan_loss not in GAN_LOSSES:
+            raise ValueError(f"gan_loss must be one of {tuple(GAN_LOSSES)}; got {gan_loss!r}")
+        if refiner_d_input not in REFINER_D_INPUTS:
+            raise ValueError(f"refiner_d_input must be one of {REFINER_D_INPUTS}; got "
+                             f"{refiner_d_input!r}")
+        self.gan_loss, self.refiner_d_input = gan_loss, refiner_d_input
         if int(eg_steps) < 1:
             raise ValueError(f"eg_steps must be >= 1; got {eg_steps}")
         self.spec = VoxelNetSpec(grid=grid, num_classes=num_classes, widths=widths,
                                  latent_channels=latent_channels, kernel=kernel,
                                  refiner_channels=refiner_channels, refiner_blocks=refiner_blocks,
                                  code_d_units=code_d_units, use_bias=use_bias,
-                                 latent1d=variant == "latent1d")
+                                 latent1d=variant in LATENT1D_VARIANTS)
         self.variant, self.gamma, self.kl_weight = variant, float(gamma), float(kl_weight)
         self.eg_steps, self.seed = int(eg_steps), int(seed)
         self.encoder = build_encoder(self.spec, seed=1000 * seed)
         self.generator = build_generator(self.spec, seed=1000 * seed + 100)
         self.discriminator = build_discriminator(self.spec, seed=1000 * seed + 200)
-        self.code_discriminator = (None if variant == "vae" else
+        self.code_discriminator = (None if variant in VAE_VARIANTS else
                                    build_code_discriminator(self.spec, seed=1000 * seed + 300))
         self.refiner = build_refiner(self.spec, seed=1000 * seed + 400)
         self.noise = keras.random.SeedGenerator(seed)
         self.phase_trackers = {
             1: ("recons_loss", "e_loss", "g_loss", "d_loss",
-                "kl_loss" if variant == "vae" else "c_loss"),
+                "kl_loss" if variant in VAE_VARIANTS else "c_loss", "code_mean", "code_std"),
             2: ("r_recons_loss", "r_loss", "d_refined_loss"),
         }
         self._trackers = {name: keras.metrics.Mean(name=name)
@@ -182,7 +211,9 @@ class FCRAlphaGAN(SchemeModel):
                 "kernel": spec.kernel, "refiner_channels": spec.refiner_channels,
                 "refiner_blocks": spec.refiner_blocks, "code_d_units": spec.code_d_units,
                 "use_bias": spec.use_bias, "variant": self.variant, "gamma": self.gamma,
-                "kl_weight": self.kl_weight, "eg_steps": self.eg_steps, "seed": self.seed}
+                "kl_weight": self.kl_weight, "eg_steps": self.eg_steps,
+                "gan_loss": self.gan_loss, "refiner_d_input": self.refiner_d_input,
+                "seed": self.seed}
 
     # ------------------------------------------------------------------ training
     def _one_hot(self, scenes):
@@ -217,16 +248,35 @@ class FCRAlphaGAN(SchemeModel):
             return self._phase1_step(real)
         return self._phase2_step(real)
 
+    def _decode_prior(self, z):
+        """G(z) in training mode, normalised with its own batch statistics, leaving G's moving
+        statistics those of the reconstruction path (module docstring)."""
+        moving = self.generator.non_trainable_variables
+        saved = [tf.identity(v.value) for v in moving]
+        fake = self.generator(z, training=True)
+        with tf.control_dependencies([fake]):
+            for v, value in zip(moving, saved):
+                v.assign(value)
+        return fake
+
+    def code_logits(self, z, z_hat):
+        """C's logits (real, fake) of prior codes z and codes E(x), from ONE call on both, so
+        that C's batch norm cannot standardise their difference away."""
+        logits = self.code_discriminator(ops.concatenate([z, z_hat], 0), training=True)
+        return ops.split(logits, 2)
+
     def _phase1_step(self, real):
         # 1. z ~ N(0, I), one draw for the iteration.
-        # 2. eg_steps times: one forward x -> E -> z_hat -> G -> x_rec, z -> G -> x_gen,
-        #    D(x_gen), D(x_rec), C(z_hat); encoder step on recons + code loss (vae: + KL),
-        #    generator step on recons + GAN loss of D(x_gen) and D(x_rec).
-        # 3. On the last pass also D(x) and C(z): discriminator step (x real; x_gen, x_rec
-        #    fake) and code-discriminator step (z real, z_hat fake).
+        # 2. eg_steps times: one forward x -> E -> z_hat -> G -> x_rec, z -> G -> x_gen
+        #    (batch statistics, moving ones untouched), D(x_gen), D(x_rec), C([z, z_hat]);
+        #    encoder step on recons + code loss (vae: + KL), generator step on recons + GAN
+        #    loss of D(x_gen) and D(x_rec).
+        # 3. On the last pass also D(x): discriminator step (x real; x_gen, x_rec fake) and
+        #    code-discriminator step (z real, z_hat fake).
         batch = ops.shape(real)[0]
         z = self.sample_z(batch)
-        vae = self.variant == "vae"
+        vae = self.variant in VAE_VARIANTS
+        gan = GAN_LOSSES[self.gan_loss]
         for step in range(self.eg_steps):
             last = step == self.eg_steps - 1
             with tf.GradientTape() as e_tape, tf.GradientTape() as g_tape, \
@@ -239,24 +289,23 @@ class FCRAlphaGAN(SchemeModel):
                 else:
                     z_hat = z_mean
                 rec = self.generator(z_hat, training=True)
-                fake = self.generator(z, training=True)
+                fake = self._decode_prior(z)
                 # D normalises per sample, so one call on both kinds of fakes is two calls.
                 fake_logits, rec_logits = ops.split(
                     self.discriminator(ops.concatenate([fake, rec], 0), training=True), 2)
                 recons_loss = voxel_reconstruction_loss(real, rec, self.gamma)
-                g_loss = recons_loss + alphagan_generator_loss(fake_logits, rec_logits)
+                g_loss = recons_loss + gan["generator"](fake_logits, rec_logits)
                 if vae:
                     kl_loss = kl_divergence(z_mean, z_log_sigma)
                     e_loss = recons_loss + self.kl_weight * kl_loss
                 else:
-                    code_fake_logits = self.code_discriminator(z_hat, training=True)
-                    e_loss = code_encoder_loss(code_fake_logits) + recons_loss
+                    code_real_logits, code_fake_logits = self.code_logits(z, z_hat)
+                    e_loss = gan["code_encoder"](code_fake_logits) + recons_loss
                 if last:
                     real_logits = self.discriminator(real, training=True)
-                    d_loss = alphagan_discriminator_loss(real_logits, fake_logits, rec_logits)
+                    d_loss = gan["discriminator"](real_logits, fake_logits, rec_logits)
                     if not vae:
-                        code_real_logits = self.code_discriminator(z, training=True)
-                        c_loss = code_discriminator_loss(code_real_logits, code_fake_logits)
+                        c_loss = gan["code_discriminator"](code_real_logits, code_fake_logits)
             updates = [self._gradients(e_tape, e_loss, self.encoder, self.e_optimizer),
                        self._gradients(g_tape, g_loss, self.generator, self.g_optimizer)]
             if last:
@@ -266,31 +315,41 @@ class FCRAlphaGAN(SchemeModel):
                     updates.append(self._gradients(c_tape, c_loss, self.code_discriminator,
                                                   self.c_optimizer))
             self._apply(updates)
+            codes = ops.cast(z_mean, "float32")
             self._track(recons_loss=recons_loss, e_loss=e_loss, g_loss=g_loss,
+                        code_mean=ops.mean(codes), code_std=ops.std(codes),
                         **({"kl_loss": kl_loss} if vae else {}))
         return self._track(d_loss=d_loss, **({} if vae else {"c_loss": c_loss}))
 
+    def _d_view(self, refined):
+        """What D sees of refined scenes: one_hot(argmax) forward with R's gradient
+        (straight-through), or the probabilities themselves ("soft")."""
+        if self.refiner_d_input == "soft":
+            return refined
+        hard = ops.one_hot(ops.argmax(refined, -1), self.spec.num_classes, dtype=refined.dtype)
+        return refined + ops.stop_gradient(hard - refined)
+
     def _phase2_step(self, real):
-        # 1. x_rec = G(E(x)), x_gen = G(z) from the frozen E and G. They run in inference mode
-        #    (moving batch-norm statistics, as evaluation decodes): training=True would move
-        #    their batch-norm averages, i.e. change the frozen networks.
-        # 2. One forward R(x_rec), R(x_gen) -> D, and D(x): refiner step on recons of R(x_rec)
-        #    + GAN loss of both refined kinds; discriminator step with them as fakes (from
-        #    before the refiner's update; D had not changed since).
+        # 1. x_rec = G(E(x)), x_gen = G(z) from the frozen E and G, in inference mode (the
+        #    moving statistics of the reconstruction path, as evaluation decodes).
+        # 2. One forward R(x_rec), R(x_gen) -> D (straight-through one-hot by default), and
+        #    D(x): refiner step on recons of R(x_rec) + GAN loss of both refined kinds;
+        #    discriminator step with them as fakes (from before the refiner's update; D had
+        #    not changed since).
         batch = ops.shape(real)[0]
         rec = self.decode(self.encode(real))
         fake = self.decode(self.sample_z(batch))
+        gan = GAN_LOSSES[self.gan_loss]
         with tf.GradientTape() as r_tape, tf.GradientTape() as d_tape:
             # R has no batch statistics, so one call on both kinds is two calls.
-            refined_rec, refined_fake = ops.split(
-                self.refiner(ops.concatenate([rec, fake], 0), training=True), 2)
+            refined = self.refiner(ops.concatenate([rec, fake], 0), training=True)
+            refined_rec = ops.split(refined, 2)[0]
             rec_logits, fake_logits = ops.split(
-                self.discriminator(ops.concatenate([refined_rec, refined_fake], 0),
-                                   training=True), 2)
+                self.discriminator(self._d_view(refined), training=True), 2)
             r_recons_loss = voxel_reconstruction_loss(real, refined_rec, self.gamma)
-            r_loss = r_recons_loss + alphagan_generator_loss(fake_logits, rec_logits)
+            r_loss = r_recons_loss + gan["generator"](fake_logits, rec_logits)
             real_logits = self.discriminator(real, training=True)
-            d_loss = alphagan_discriminator_loss(real_logits, fake_logits, rec_logits)
+            d_loss = gan["discriminator"](real_logits, fake_logits, rec_logits)
         self._apply([self._gradients(r_tape, r_loss, self.refiner, self.r_optimizer),
                      self._gradients(d_tape, d_loss, self.discriminator, self.d_optimizer)])
         return self._track(r_recons_loss=r_recons_loss, r_loss=r_loss, d_refined_loss=d_loss)

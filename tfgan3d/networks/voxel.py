@@ -14,6 +14,10 @@ Departures from the original, all deliberate:
     Keras' `LayerNormalization(axis=[1, 2, 3, 4])` would instead hold one gain per voxel and
     channel, which ties the network to one grid.
   - Normalisation epsilon 1e-5; batch-norm gains start at N(1, 0.02), offsets at 0.
+  - The refiner is a residual in log-probability space, softmax(log(p + 1e-6) + f(p)), with
+    f's last convolution initialised to zero: it starts as the identity (the original's
+    softmax(f(p)) starts near uniform, so its refiner first had to learn to copy its input).
+    Same weights and count as the original.
 """
 import dataclasses
 import math
@@ -219,6 +223,14 @@ def build_code_discriminator(spec=VoxelNetSpec(), *, seed=None, name="code_discr
     return keras.Model(z, logit, name=name)
 
 
+@keras.saving.register_keras_serializable(package="tfgan3d")
+class LogProbs(keras.layers.Layer):
+    """log(p + 1e-6) of probabilities p, in float32: a softmax of it returns p to 1e-5."""
+
+    def call(self, probs):
+        return keras.ops.log(keras.ops.cast(probs, "float32") + 1e-6)
+
+
 def build_refiner(spec=VoxelNetSpec(), *, seed=None, name="refiner"):
     """R: class probabilities (B, *grid, C) -> refined probabilities, same shape."""
     init = _Init(seed)
@@ -234,8 +246,12 @@ def build_refiner(spec=VoxelNetSpec(), *, seed=None, name="refiner"):
         r = _conv(spec, init, width, 3, 1, f"block{i}_conv1")(r)
         h = keras.layers.Add(name=f"block{i}_add")([h, r])
         h = keras.layers.ReLU(name=f"block{i}_relu1")(h)
-    # conv 3x3x3 32 -> 12, softmax over classes
-    logits = _conv(spec, init, spec.num_classes, 3, 1, "conv_out")(h)
+    # conv 3x3x3 32 -> 12 (zero-initialised), added to log p; softmax over classes
+    residual = keras.layers.Conv3D(spec.num_classes, 3, 1, padding="same",
+                                   use_bias=spec.use_bias, kernel_initializer="zeros",
+                                   name="conv_out")(h)
+    log_p = LogProbs(name="log_probs")(x)
+    logits = keras.layers.Add(name="residual_logits")([log_p, residual])
     probs = keras.layers.Softmax(axis=-1, dtype="float32", name="refined")(logits)
     return keras.Model(x, probs, name=name)
 

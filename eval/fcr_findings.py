@@ -1,0 +1,198 @@
+"""Seed 002's findings on tfgan3d's voxel scenes, over seeds (tfgan3d.eval.protocol).
+
+    python -m tfgan3d.eval.fcr_findings OUT [--seeds 0 1 2] [--reuse] [--preset quick]
+        [--phase1-steps N] [--phase2-steps N] [--n 50] [--arms alphagan vae vae1d]
+
+Arms, each trained per seed on the same built-in data set (the seed decides the data, the
+initialisation and the input order) with the same phase-1 budget:
+  alphagan  fully convolutional alphaGAN, then phase 2 (the refiner) for --phase2-steps
+  vae       fully convolutional VAE (KL term, no code discriminator)
+  vae1d     the same VAE with a 1-D latent of as many values (1200 at `paper`)
+The baselines are not refined (the refiner is the identity until phase 2 trains it), so their
+"_refine" columns equal the unrefined ones. Every arm is scored on the first --n test scenes by
+`fcr_eval.evaluate_recons` (correct metrics; the trivial per-position baseline by the same
+code). The alphagan arm also scores its generator three ways (`bn_*` metrics): with the moving
+statistics of the reconstruction path (what evaluation uses), with each test batch's own
+statistics (the original), and after re-estimating the statistics on E(x) of training scenes.
+
+Claims (per seed): the fully convolutional latent beats the 1-D latent (vae > vae1d on IoU all
+and AP all); alphaGAN beats the fully convolutional VAE (same two metrics); the refiner does
+not lower IoU all; alphagan beats the trivial baseline on IoU all, AP all and mAP, and on the
+per-class IoU of floor, wall and at least three of the furniture classes 5..11.
+Outputs: OUT/summary.md (mean +- std, per seed, verdicts), OUT/per_class.md, protocol.json.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfgan3d.eval import fcr_eval, protocol, tables
+from tfgan3d.eval.palette import class_names
+from tfgan3d.eval.voxel_metrics import ALL
+
+ARMS = ("alphagan", "vae", "vae1d")
+FURNITURE = tuple(range(5, 12))          # chair .. objects
+METRICS = ("iou_all", "ap_all", "map", "iou_all_refine", "ap_all_refine", "map_refine",
+           "baseline_iou_all", "baseline_ap_all", "baseline_map")
+
+
+def _last_losses(run_path) -> dict:
+    """The last phase-1 row of losses.csv: code statistics and the players' losses."""
+    with open(Path(run_path) / "losses.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("recons_loss")]
+    keep = ("recons_loss", "c_loss", "kl_loss", "d_loss", "code_mean", "code_std")
+    return {f"train_{k}": float(rows[-1][k]) for k in keep if rows and rows[-1].get(k)}
+
+
+def _bn_scores(loaded, real, n_calib=96, batch_size=8) -> dict:
+    """IoU all / AP all of G(E(x)) with the generator's three batch-norm choices."""
+    model, config = loaded.model, loaded.config
+    codes = fcr_eval.encode_scenes(model, real, batch_size)
+
+    def score(decode):
+        scores = fcr_eval.SceneScores(config.num_classes)
+        for sl in fcr_eval._batches(len(codes), batch_size):
+            z = fcr_eval._padded(codes[sl], batch_size)
+            probs = np.asarray(decode(z))[: sl.stop - sl.start]
+            scores.add(real[sl], np.argmax(probs, -1), probs)
+        return scores.summary()
+
+    out = {f"bn_moving_{k}": v for k, v in score(model.decode).items()}
+    saved = [v.numpy() for v in model.generator.non_trainable_variables]
+    # each test batch's own statistics (training=True moves the averages: restored below)
+    out.update({f"bn_batch_{k}": v for k, v in
+                score(lambda z: model.generator(z, training=True)).items()})
+    # re-estimated: one pass over E(x) of n_calib training scenes with momentum 0
+    train = next(iter(fcr_eval.trainer.make_dataset(config, n_calib, "train", training=False)))
+    calib = fcr_eval.encode_scenes(model, train.numpy(), batch_size)
+    norms = [layer for layer in model.generator.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    for v, value in zip(model.generator.non_trainable_variables, saved):
+        v.assign(value)
+    momentum = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model.generator(calib, training=True)
+    for layer, m in zip(norms, momentum):
+        layer.momentum = m
+    out.update({f"bn_recalibrated_{k}": v for k, v in score(model.decode).items()})
+    for v, value in zip(model.generator.non_trainable_variables, saved):
+        v.assign(value)
+    return out
+
+
+def run_arm(seed, arm_dir, *, variant, preset, phase1_steps, phase2_steps, n, extra=None):
+    """Trains one arm and scores it; returns its flat {metric: value}."""
+    from tfgan3d.trainers import runner
+
+    phase2 = phase2_steps if variant == "alphagan" else 0
+    options = {"preset": preset, "variant": variant, "seed": seed, "run_dir": str(arm_dir),
+               "run_name": variant, "phase2_start": phase1_steps + 1,
+               "steps": phase1_steps + phase2, "render_samples": False,
+               "sample_every": 10 ** 9, **(extra or {})}
+    run = runner.run_mode("fcr_alphagan", options)
+    metrics = fcr_eval.evaluate_recons(run.path, n=n, out=Path(arm_dir) / "eval-recons")
+    names = [k for k in metrics["iou"] if k not in (ALL, "mean_class", "occupancy")]
+    result = {k: metrics[k] for k in METRICS}
+    for key in ("iou", "iou_refine", "ap"):
+        result.update({f"{key}_{c}": metrics[key][c] for c in names})
+    result.update({f"baseline_iou_{c}": metrics["baseline"]["iou"][c] for c in names})
+    result.update(_last_losses(run.path))
+    result["run"] = str(run.path)
+    if variant == "alphagan":
+        loaded = fcr_eval.load_run(run.path)
+        real, _ = fcr_eval.load_test_scenes(loaded.config, None, n)
+        result.update(_bn_scores(loaded, real))
+    return result
+
+
+def claims(num_classes=12):
+    names = class_names(num_classes)
+
+    def beats(a, b):
+        return lambda r: (r[a]["iou_all"] > r[b]["iou_all"] and r[a]["ap_all"] > r[b]["ap_all"])
+
+    def per_class(r):
+        a = r["alphagan"]
+        above = [c for c in range(num_classes)
+                 if a[f"iou_{names[c]}"] > a[f"baseline_iou_{names[c]}"]]
+        return 2 in above and 3 in above and sum(c in FURNITURE for c in above) >= 3
+
+    return [
+        protocol.Claim("fully convolutional latent beats the 1-D latent (vae > vae1d on IoU all "
+                       "and AP all)", beats("vae", "vae1d")),
+        protocol.Claim("alphaGAN beats the fully convolutional VAE (IoU all and AP all)",
+                       beats("alphagan", "vae")),
+        protocol.Claim("the refiner does not lower IoU all (alphagan refined >= unrefined)",
+                       lambda r: r["alphagan"]["iou_all_refine"] >= r["alphagan"]["iou_all"]),
+        protocol.Claim("alphagan beats the trivial baseline on IoU all, AP all and mAP",
+                       lambda r: all(r["alphagan"][k] > r["alphagan"][f"baseline_{k}"]
+                                     for k in ("iou_all", "ap_all", "map"))),
+        protocol.Claim("alphagan's per-class IoU beats the baseline's for floor, wall and >= 3 "
+                       "furniture classes", per_class),
+    ]
+
+
+def per_class_table(results, arms, num_classes=12) -> str:
+    """Markdown: per-class IoU mean +- std over seeds for every arm and the baseline."""
+    names = class_names(num_classes)
+    rows = []
+    for c in names:
+        row = {"class": c}
+        for arm in arms:
+            row[arm] = protocol.format_mean_std(*protocol.mean_std(
+                [results[s][arm].get(f"iou_{c}") for s in results if arm in results[s]]), ".3f")
+        row["alphagan refined"] = protocol.format_mean_std(*protocol.mean_std(
+            [results[s]["alphagan"].get(f"iou_refine_{c}") for s in results
+             if "alphagan" in results[s]]), ".3f")
+        row["trivial baseline"] = protocol.format_mean_std(*protocol.mean_std(
+            [results[s][arms[0]].get(f"baseline_iou_{c}") for s in results
+             if arms[0] in results[s]]), ".3f")
+        rows.append(row)
+    columns = ["class", *arms, "alphagan refined", "trivial baseline"]
+    return tables.markdown_table(rows, columns, title="Per-class IoU (mean +- std over seeds)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tfgan3d.eval.fcr_findings",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", help="output folder")
+    protocol.add_arguments(parser)
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--phase1-steps", type=int, default=1200)
+    parser.add_argument("--phase2-steps", type=int, default=300)
+    parser.add_argument("--n", type=int, default=50, help="test scenes")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    args = parser.parse_args(argv)
+    if "alphagan" not in args.arms:
+        parser.error("--arms: the claims need the alphagan arm")
+    exp = protocol.Experiment(args.out, args.seeds, args.reuse)
+    for seed in exp.seeds:
+        for arm in args.arms:
+            exp.run(seed, arm, lambda s, d, arm=arm: run_arm(
+                s, d, variant=arm, preset=args.preset, phase1_steps=args.phase1_steps,
+                phase2_steps=args.phase2_steps, n=args.n))
+    present = [c for c in claims() if all(a in args.arms for a in ("vae", "vae1d"))
+               or "vae" not in c.text]
+    notes = (f"Preset {args.preset}, {args.phase1_steps} phase-1 iterations for every arm, "
+             f"{args.phase2_steps} phase-2 (refiner) iterations for alphagan only; {args.n} "
+             f"test scenes per seed; AP all = the original's pooled (micro) AP of channels "
+             f"1..11, mAP = mean of the per-class APs of classes 1..11.")
+    metrics = [*METRICS] + (["bn_moving_iou_all", "bn_batch_iou_all", "bn_recalibrated_iou_all",
+                             "bn_moving_ap_all", "bn_batch_ap_all", "bn_recalibrated_ap_all",
+                             "train_c_loss", "train_code_std"])
+    summary = exp.write(title="FCR-alphaGAN findings (seed 002)", claims=present,
+                        metrics=metrics, notes=notes)
+    tables.atomic_write(Path(args.out) / "per_class.md",
+                        per_class_table(exp.results, args.arms))
+    print((Path(args.out) / "summary.md").read_text())
+    print((Path(args.out) / "per_class.md").read_text())
+    return summary
+
+
+if __name__ == "__main__":
+    main()
