@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfgan3d import losses
 from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
@@ -160,3 +161,134 @@ def test_bad_stage_and_groups_are_named():
                                          "encoders, decoders, aux, got 'encoder,aux'"):
         parse_groups("encoder,aux", "stage2_trains")
     assert parse_groups("encoders, aux") == ("encoders", "aux")
+
+
+# ----------------------------------------------------------------------------- objectives
+
+def own_variables(model):
+    """Network -> ids of the trainable variables it does not share with its twin network."""
+    nets = model.networks
+    shared_e = {id(v) for v in nets.shared_encoder.trainable_variables}
+    shared_g = {id(v) for v in nets.shared_decoder.trainable_variables}
+    groups = {"E_S": (model.encoder_sim, shared_e), "E_R": (model.encoder_real, shared_e),
+              "G_S": (model.decoder_sim, shared_g), "G_R": (model.decoder_real, shared_g),
+              "D_depth": (model.depth_decoder, set()), "D_seg": (model.seg_decoder, set())}
+    return {name: [v for v in net.trainable_variables if id(v) not in shared]
+            for name, (net, shared) in groups.items()}
+
+
+def reach(model, stage, batch):
+    """{term: the networks whose own weights get a non-zero gradient from it}."""
+    sim, real = batch["sim"], batch["real"]
+    own = own_variables(model)
+    model.set_stage(stage)
+    with tf.GradientTape(persistent=True) as tape:
+        if stage == 1:
+            _, terms = model.stage1_losses(sim["image"], real["image"])
+        else:
+            _, terms = model.stage2_losses(sim["image"], real["image"], sim["depth"],
+                                           sim["depth_valid"], sim["labels"])
+    names = [name for name, variables in own.items() for _ in variables]
+    every = [v for variables in own.values() for v in variables]
+    out = {}
+    for term, value in terms.items():
+        if term.endswith("_acc"):
+            continue
+        grads = tape.gradient(value, every)       # one backward pass per term
+        out[term] = {name for name, g in zip(names, grads)
+                     if g is not None and float(tf.reduce_max(tf.abs(g))) > 0}
+    return out
+
+
+ALL_FOUR = {"E_S", "E_R", "G_S", "G_R"}
+SIM_TO_REAL = {"E_S", "G_R", "E_R"}           # z'_R = E_R(G_R(E_S(x_S)))
+
+
+def test_stage1_terms_reach_the_networks_of_their_equations():
+    got = reach(make_model(), 1, tensors(toy_batch(2)))
+    assert got == {
+        "kl_sim_loss": {"E_S"}, "kl_real_loss": {"E_R"},                      # eqs 3, 2
+        "rec_sim_loss": {"E_S", "G_S"}, "rec_real_loss": {"E_R", "G_R"},      # eqs 5, 4
+        "mmd_sim_loss": {"E_S"}, "mmd_real_loss": {"E_R"},                    # eqs 6, 7
+        "cycle_sim_loss": ALL_FOUR, "cycle_real_loss": ALL_FOUR}              # eqs 8, 9
+
+
+def test_stage2_terms_reach_the_networks_of_their_equations():
+    got = reach(make_model(), 2, tensors(toy_batch(2)))
+    assert got == {
+        "kl_sim_loss": {"E_S"}, "kl_trans_loss": SIM_TO_REAL,                 # eqs 12, 11
+        "mmd_s2r_loss": SIM_TO_REAL, "mmd_r2s_loss": {"E_R", "G_S", "E_S"},   # eqs 13, 14
+        "depth_sim_loss": {"E_S", "D_depth"},                                  # eq 15
+        "depth_trans_loss": SIM_TO_REAL | {"D_depth"},                         # eq 16
+        "seg_sim_loss": {"E_S", "D_seg"}, "seg_trans_loss": SIM_TO_REAL | {"D_seg"},
+        # x'_R is the data of eq 11's likelihood: G_R(z'_R) is fitted to it (no path to G_R
+        # through the target; E_S still reaches it through z'_R).
+        "rec_sim_loss": {"E_S", "G_S"}, "rec_trans_loss": SIM_TO_REAL}
+
+
+def test_sampled_codes_enter_mmd_and_reconstruction():
+    """MMD and the reconstructions use z = mean + exp(log_var / 2) eps: their gradients reach
+    the z_log_var head (the mean alone would not)."""
+    model = make_model()
+    batch = tensors(toy_batch(2))
+    sim, real = batch["sim"]["image"], batch["real"]["image"]
+    variables = model.encoder_sim.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        z_mean, z_log_var = model.encoder_sim(sim, training=True)
+        mean_sum, log_var_sum = tf.reduce_sum(z_mean), tf.reduce_sum(z_log_var)
+    head = [i for i, (gm, gl) in enumerate(zip(tape.gradient(mean_sum, variables),
+                                                tape.gradient(log_var_sum, variables)))
+            if gm is None and gl is not None]
+    assert head                                   # the z_log_var convolution
+    model.set_stage(1)
+    with tf.GradientTape(persistent=True) as tape:
+        _, terms = model.stage1_losses(sim, real)
+    for term in ("mmd_sim_loss", "rec_sim_loss", "kl_sim_loss"):
+        grads = tape.gradient(terms[term], [variables[i] for i in head])
+        assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads), term
+
+
+def tensors(batch):
+    return tf.nest.map_structure(tf.constant, batch)
+
+
+def test_train_step_is_the_gradient_of_the_stage_objective():
+    """One stage-2 SGD step moves the stage's networks (E_S, E_R, D_depth, D_seg) by
+    -lr * grad of eqs 17 + 20 and nothing else; a twin model with the same seeds draws the
+    same noise. (Stage 1 moves its networks: test_each_stage_trains_only_its_networks.)"""
+    lr, stage = 0.05, 2
+    batch = tensors(toy_batch(2))
+
+    def sgd_model():
+        model = make_model()
+        model.compile(stage1_optimizer=keras.optimizers.SGD(lr),
+                      stage2_optimizer=keras.optimizers.SGD(lr), run_eagerly=True)
+        model.set_stage(stage)
+        return model
+
+    model, twin = sgd_model(), sgd_model()
+    every = model.trainable_variables
+    before = [v.numpy().copy() for v in every]
+    model.train_on_batch(batch)
+    sim, real = batch["sim"], batch["real"]
+    variables = twin.stage_variables(stage)
+    with tf.GradientTape() as tape:
+        if stage == 1:
+            total, _ = twin.stage1_losses(sim["image"], real["image"])
+        else:
+            total, _ = twin.stage2_losses(sim["image"], real["image"], sim["depth"],
+                                          sim["depth_valid"], sim["labels"])
+    expected = {id(v): g.numpy() for v, g in zip(twin.stage_variables(stage),
+                                                 tape.gradient(total, variables))}
+    index = {id(v): i for i, v in enumerate(twin.trainable_variables)}
+    trained = {index[k] for k in expected}
+    worst, scale = 0.0, 0.0
+    for i, (b, v) in enumerate(zip(before, every)):
+        applied = (b - v.numpy()) / lr
+        if i not in trained:
+            assert np.max(np.abs(applied)) == 0.0, v.path       # not this stage's network
+            continue
+        grad = expected[id(twin.trainable_variables[i])]
+        worst = max(worst, float(np.max(np.abs(applied - grad))))
+        scale = max(scale, float(np.max(np.abs(grad))))
+    assert scale > 0 and worst <= 1e-3 * scale, (worst, scale)
