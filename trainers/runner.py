@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ class RunError(RuntimeError):
 
 
 class NonFiniteLossError(RunError):
-    pass
+    """A loss, or a weight (batch-norm statistics included), became NaN or Inf."""
 
 
 # ----------------------------------------------------------------------------- run folders
@@ -51,6 +52,8 @@ class Run:
     step: tf.Variable | None = None
     checkpoint: tf.train.Checkpoint | None = None
     started: float = dataclasses.field(default_factory=time.time)
+    # A resumed run's overrides {field: (config.json value, new value)}, saved once restored.
+    overrides: dict = dataclasses.field(default_factory=dict)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -82,19 +85,31 @@ def _new_run_folder(config: config_lib.TrainConfig) -> Path:
             continue
 
 
+def has_started(path: Path) -> bool:
+    """Whether a run folder holds trained work (a checkpoint or logged rows), as opposed to a
+    start that failed before its first iteration."""
+    ckpts = Path(path) / "checkpoints"
+    return bool(list(ckpts.glob("ckpt-*.index")) or list(ckpts.glob("ckpt-*.data-*"))) or \
+        (Path(path) / "losses.csv").is_file()
+
+
 def find_run(run_dir: str | Path, mode: str, which: str) -> Path:
-    """The run folder named by --resume: 'latest' (newest run of `mode`) or a path."""
+    """The run folder named by --resume: 'latest' (newest run of `mode` that trained at least
+    one logged iteration; folders of failed starts are passed over) or a path."""
     if which != "latest":
         path = Path(which)
         if not (path / "config.json").is_file():
-            raise RunError(f"--resume {which}: not a run folder (no config.json in it)")
+            raise RunError(f"--resume {which}: expected a run folder, found no config.json in it")
         return path
     parent = Path(run_dir)
     runs = sorted(p for p in parent.glob(f"*-{mode}-*") if _RUN_RE.match(p.name)
                   and (p / "config.json").is_file()) if parent.is_dir() else []
-    if not runs:
-        raise RunError(f"--resume latest: no {mode} run under {parent}")
-    return runs[-1]
+    started = [p for p in runs if has_started(p)]
+    if not started:
+        raise RunError(f"--resume latest: expected a {mode} run with a checkpoint or logged "
+                       f"rows under {parent}, found "
+                       f"{'none' if not runs else f'{len(runs)} that never started'}")
+    return started[-1]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -117,10 +132,25 @@ def write_json_atomic(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def _changed_options(base: dict | None, config) -> dict:
+    """{field: (value in the run's config.json, value now)} for a resumed run's overrides."""
+    if base is None:
+        return {}
+    now = config.to_dict()
+    return {k: (base[k], now[k]) for k in now
+            if k in base and k not in ("resume", "dry_run") and
+            json.dumps(base[k]) != json.dumps(now[k])}
+
+
 def run_mode(mode: str, options: dict):
     """Resolves the config of `mode` from command-line `options` and trains it.
 
     Returns the Run (None for --dry-run). Also the entry point that tests call.
+
+    A new run's folder is removed again when the start fails before anything was trained
+    (bad data found while the mode prepares it), so failed starts leave no folder behind. A
+    resumed run's config.json is rewritten (with any overrides) only after its checkpoint
+    restored (see `restore`).
     """
     module = registry.get_mode(mode)
     base = None
@@ -144,15 +174,22 @@ def run_mode(mode: str, options: dict):
         tf.config.experimental.enable_op_determinism()
     strategy = distribute.get_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
+    created = run_path is None and chief
     if run_path is None:
         run_path = _new_run_folder(config) if chief else Path(config.run_dir) / ".worker-tmp"
     run_path.mkdir(parents=True, exist_ok=True)
     run = Run(path=run_path, config=config, strategy=strategy, resumed=base is not None,
-              chief=chief)
-    if chief:
+              chief=chief, overrides=_changed_options(base, config))
+    if chief and not run.resumed:
         write_json_atomic(run.path / "config.json", config.to_dict())
     print(f"run folder: {run.path}  (replicas: {strategy.num_replicas_in_sync})", flush=True)
-    module.train(config, run)
+    try:
+        module.train(config, run)
+    except BaseException:
+        if created and not has_started(run.path):
+            shutil.rmtree(run.path, ignore_errors=True)
+            print(f"removed {run.path}: the run failed before its first iteration", flush=True)
+        raise
     return run
 
 
@@ -289,10 +326,32 @@ class RunMonitor(keras.callbacks.Callback):
         if step >= self.total:
             self.model.stop_training = True
 
+    def non_finite(self) -> list[str]:
+        """Names of the model's and optimizers' float variables (trainable or not: batch-norm
+        moving statistics, history buffers) that hold NaN or Inf."""
+        variables = list(self.model.variables)
+        for opt in self.optimizers.values():
+            variables += list(getattr(opt, "variables", []))
+        bad = []
+        for v in variables:
+            if tf.as_dtype(v.dtype).is_floating and \
+                    not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))):
+                bad.append(getattr(v, "path", None) or v.name)
+        return bad
+
     def save(self) -> None:
+        """Saves a checkpoint at the current step, once every weight is checked to be finite;
+        a non-finite weight stops the run and the last good checkpoint stays the newest."""
         step = int(self.step.numpy())
         if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
             return
+        bad = self.non_finite()
+        if bad:
+            last = self.manager.latest_checkpoint or "none yet"
+            raise NonFiniteLossError(
+                f"weights are NaN or Inf at step {step} ({len(bad)} tensors, e.g. "
+                f"{', '.join(bad[:3])}); stopping without saving. The last good checkpoint "
+                f"({last}) is kept; resume from it with a lower learning rate.")
         self.manager.save(checkpoint_number=step)
 
 
@@ -305,31 +364,173 @@ def truncate_csv(path: Path, step: int) -> None:
     write_atomic(path, "\n".join(kept) + "\n")
 
 
+def truncate_tensorboard(folder: Path, step: int) -> None:
+    """Drops TensorBoard events past `step` from every event file in `folder` (each file
+    rewritten to a temporary name and renamed), so that the steps a resume redoes appear once.
+    A record torn by a kill ends its file."""
+    from tensorflow.core.util import event_pb2
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        kept, dropped = [], 0
+        try:
+            for record in tf.data.TFRecordDataset(str(path)):
+                event = event_pb2.Event.FromString(record.numpy())
+                if event.step > step and not event.HasField("file_version"):
+                    dropped += 1
+                else:
+                    kept.append(record.numpy())
+        except tf.errors.DataLossError:
+            dropped += 1
+        if not dropped:
+            continue
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for record in kept:
+                writer.write(record)
+        os.replace(tmp, path)
+
+
+_CKPT_RE = re.compile(r"^ckpt-(\d+)(?:\.index|\.data-\d+-of-\d+)$")
+
+
+def checkpoint_numbers(folder: Path) -> list[int]:
+    """Numbers of the checkpoints in `folder` (index or data files present), newest first.
+    Read from the files, not from the `checkpoint` state file, which a kill can lose."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted({int(m.group(1)) for p in folder.iterdir() if (m := _CKPT_RE.match(p.name))},
+                  reverse=True)
+
+
+def verify_checkpoint(prefix: str | Path) -> str | None:
+    """None when checkpoint `prefix` is whole (index present, every tensor readable, each
+    checksum right, every float value finite); else why not, in a few words."""
+    prefix = str(prefix)
+    if not Path(prefix + ".index").is_file():
+        return "its .index file is missing"
+    if not list(Path(prefix).parent.glob(Path(prefix).name + ".data-*")):
+        return "its data file is missing"
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for key, dtype in reader.get_variable_to_dtype_map().items():
+            value = reader.get_tensor(key)
+            if dtype.is_floating and not np.all(np.isfinite(np.asarray(value, np.float64))):
+                return f"{key.split('/.ATTRIBUTES')[0]} holds NaN or Inf"
+    except Exception as err:        # noqa: BLE001 - any failure to read means damaged
+        return f"unreadable ({str(err).splitlines()[0][:160]})"
+    return None
+
+
+def newest_good_checkpoint(folder: Path, warn=True) -> str | None:
+    """The prefix of the newest checkpoint in `folder` that `verify_checkpoint` accepts (a
+    warning names each newer one passed over), or None when there is none.
+
+    Raises:
+        RunError: the folder has checkpoints but none of them can be read.
+    """
+    numbers = checkpoint_numbers(folder)
+    skipped = []
+    for n in numbers:
+        prefix = str(Path(folder) / f"ckpt-{n}")
+        why = verify_checkpoint(prefix)
+        if why is None:
+            return prefix
+        skipped.append(f"ckpt-{n}: {why}")
+        if warn:
+            print(f"warning: skipping checkpoint {prefix}: {why}", file=sys.stderr, flush=True)
+    if numbers:
+        raise RunError(f"{folder}: expected a readable checkpoint, found none of "
+                       f"{len(numbers)} ({'; '.join(skipped)}); nothing was changed")
+    return None
+
+
+def clean_temp_checkpoints(folder: Path) -> None:
+    """Removes `ckpt-N_temp/` folders that a kill during a save left behind."""
+    for path in Path(folder).glob("*_temp"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"removed {path}: an unfinished checkpoint save", flush=True)
+
+
+def _last_time(csv_path: Path, step: int) -> float:
+    """time_s of the last logged row at or before `step` (0 without one)."""
+    if not csv_path.exists():
+        return 0.0
+    lines = csv_path.read_text().splitlines()
+    if not lines or "time_s" not in lines[0].split(","):
+        return 0.0
+    col = lines[0].split(",").index("time_s")
+    times = [float(l.split(",")[col]) for l in lines[1:]
+             if l and int(l.split(",", 1)[0]) <= step and l.split(",")[col]]
+    return times[-1] if times else 0.0
+
+
 def restore(run: Run, model: keras.Model, optimizers: dict, extra_state: dict | None = None) -> int:
     """Creates the run's checkpoint (model networks, every optimizer, the iteration counter,
     any extra trackable state such as a history buffer) and, for a resumed run, restores the
-    newest checkpoint. Returns the iteration to continue from. Idempotent: a mode with several
-    phases calls it first to learn where a resumed run stands."""
+    newest checkpoint that is whole and holds finite values, passing over (with a warning)
+    newer ones that are damaged. Returns the iteration to continue from. Idempotent: a mode
+    with several phases calls it first to learn where a resumed run stands.
+
+    Only once a checkpoint restored does a resumed run change its folder: config.json with
+    the overrides, losses.csv and TensorBoard cut back to the restored step, unfinished saves
+    removed.
+
+    Raises:
+        RunError: the run has checkpoints but none restores (nothing is changed then), or an
+            override changed the networks' shapes.
+    """
     if run.checkpoint is not None:
         return int(run.step.numpy())
     run.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
-    run.checkpoint = tf.train.Checkpoint(
-        step=run.step, model=model, **{f"opt_{k}": o for k, o in optimizers.items()},
-        **(extra_state or {}))
-    latest = tf.train.latest_checkpoint(str(run.checkpoint_dir)) if run.resumed else None
+    parts = dict(step=run.step, model=model, **{f"opt_{k}": o for k, o in optimizers.items()},
+                 **(extra_state or {}))
+    # The random streams of the networks (dropout, sampling): Keras' seed generators are not
+    # tracked by their layers, so they are saved here, for an exact resume.
+    rng = [v for v in model.variables if "seed_generator_state" in getattr(v, "path", v.name)]
+    run.checkpoint = tf.train.Checkpoint(**parts, **({"rng": rng} if rng else {}))
+    if not run.resumed:
+        return 0
+    latest = newest_good_checkpoint(run.checkpoint_dir)
     if latest is not None:
-        run.checkpoint.restore(latest).assert_existing_objects_matched()
+        reader = tf.train.load_checkpoint(latest)
+        has_rng = any(k.startswith("rng/") for k in reader.get_variable_to_shape_map())
+        # A checkpoint written before the random streams were saved restores without them.
+        source = run.checkpoint if has_rng or not rng else tf.train.Checkpoint(**parts)
+        try:
+            source.restore(latest).assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as err:
+            changed = ", ".join(f"--{k.replace('_', '-')} {new} (was {old})"
+                                for k, (old, new) in run.overrides.items())
+            first = str(err).splitlines()[0][:240]
+            raise RunError(
+                f"{latest}: the checkpoint does not fit the networks built from this config "
+                f"({first})" + (f"; the overrides {changed} cannot change a trained run's "
+                                f"networks: start a new run" if changed else "") +
+                "; nothing was changed") from None
         print(f"resumed from {latest} at step {int(run.step.numpy())}", flush=True)
-    return int(run.step.numpy())
+    start = int(run.step.numpy())
+    if run.chief:
+        if run.overrides or not (run.path / "config.json").exists():
+            write_json_atomic(run.path / "config.json", run.config.to_dict())
+        clean_temp_checkpoints(run.checkpoint_dir)
+        truncate_csv(run.path / "losses.csv", start)
+        truncate_tensorboard(run.tensorboard_dir, start)
+        run.started = time.time() - _last_time(run.path / "losses.csv", start)
+    return start
 
 
 def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
-        optimizers: dict, sample_fn=None, extra_state: dict | None = None) -> dict:
+        optimizers: dict, sample_fn=None, extra_state: dict | None = None,
+        begin: int = 0) -> dict:
     """Trains `model` with keras fit up to iteration `total` (counted over the whole run).
 
     The first call restores a resumed run (see `restore`); a mode with phases calls fit once
-    per phase with that phase's end as `total`. `dataset` must repeat indefinitely. Keras epochs are blocks of `log_every` iterations, so
-    the progress bar and the loss trackers restart with each CSV row. Returns the last logs.
+    per phase with that phase's end as `total` and its first iteration as `begin` (where
+    `dataset` starts). `dataset` must repeat indefinitely; with --deterministic it must be a
+    function of its position, and a resumed run skips the batches before its step. Keras
+    epochs are blocks of `log_every` iterations, so the progress bar and the loss trackers
+    restart with each CSV row. Returns the last logs.
     """
     cfg = run.config
     start = restore(run, model, optimizers, extra_state)
@@ -337,6 +538,11 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
     if start >= total:
         print(f"nothing to do: the run is at step {start} of {total}", flush=True)
         return {}
+    if cfg.deterministic and start > begin:
+        # The stream is a function of its position (seeded shuffle and augmentation): a
+        # resumed run replays it up to where the checkpoint stood, so that it sees the
+        # batches an uninterrupted run would.
+        dataset = dataset.skip(start - begin)
     monitor = RunMonitor(run, run.checkpoint, run.step, total, optimizers, sample_fn)
     block = cfg.log_every
     epochs = math.ceil((total - start) / block)
