@@ -2,6 +2,7 @@
 
     python -m tfgan3d.tools.bench_fcr [--preset paper|quick|tiny] [--batch 20] [--iters 2]
                                       [--warmup 1] [--eg-steps 2] [--jit] [--threads N]
+                                      [--mixed-precision]
 
 Builds the model at the preset's sizes, trains on one random one-hot batch (about 92% empty
 voxels) through the compiled Keras train function and prints one JSON line. The GFLOP figures
@@ -12,7 +13,8 @@ or noise needs no input gradient). Compare with shared/bench/fcr_original_schedu
 beside it on the same machine. XLA (`--jit`) makes these 3D convolutions tens of times slower
 on CPU: it is off unless asked for. On CPU, TF_ENABLE_ONEDNN_OPTS=1 in the environment makes
 the strided Conv3D gradients of the small presets tens of times faster; the JSON line records
-its value.
+its value. `--mixed-precision` runs under Keras' mixed_bfloat16 policy on CPU (mixed_float16
+with loss scaling on a GPU), as `--mixed-precision` training does; the JSON line says which.
 """
 import argparse
 import json
@@ -51,8 +53,10 @@ def phase1_gflop_per_sample(model, schedule="ours"):
     d_back = 3 * (2 * d - d1)
     c_back = 2 * (2 * c - c1)
     if schedule == "ours":
-        pair = e + 2 * g + 2 * d + c + e_back + g_back
-        return model.eg_steps * pair + d + c + d_back + c_back
+        # C runs on z and E(x) together in every pair (2 codes per sample, forward and the
+        # encoder's input gradient); its own step reuses the last pair's call.
+        pair = e + 2 * g + 2 * d + 2 * c + e_back + c + g_back
+        return model.eg_steps * pair + d + d_back + c_back
     if schedule == "original":
         enc = e + g + c + e_back
         gen = e + 2 * g + 2 * d + g_back
@@ -73,6 +77,8 @@ def _parse(argv):
     p.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     p.add_argument("--threads", type=int, default=0,
                    help="intra-op threads (default: TensorFlow's choice)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="bfloat16 compute on CPU (float16 + loss scaling on a GPU)")
     return p.parse_args(argv)
 
 
@@ -85,16 +91,22 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
+    from tfgan3d import optimizers
     from tfgan3d.models.fcr_alphagan import FCRAlphaGAN
     from tfgan3d.networks.voxel import VOXEL_PRESETS
 
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1 if args.threads <= 2 else 2)
+    gpus = tf.config.list_physical_devices("GPU")
+    policy = ("mixed_float16" if gpus else "mixed_bfloat16") if args.mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)
     sizes = dataclasses.asdict(VOXEL_PRESETS[args.preset])
     sizes.pop("latent1d")
     model = FCRAlphaGAN(**sizes, eg_steps=args.eg_steps, seed=0)
-    adam = lambda: keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)  # noqa: E731
+    precision = argparse.Namespace(mixed_precision=args.mixed_precision)
+    adam = lambda: optimizers.for_precision(  # noqa: E731  (as the trainer builds them)
+        optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9), precision)
     model.compile(e_optimizer=adam(), g_optimizer=adam(), d_optimizer=adam(),
                   c_optimizer=adam(), r_optimizer=adam(), jit_compile=args.jit)
 
@@ -124,7 +136,7 @@ def main(argv=None):
     median = statistics.median(times) if times else float("nan")
     result = {
         "script": "bench_fcr", "preset": args.preset, "batch": args.batch,
-        "eg_steps": args.eg_steps, "jit": args.jit, "tf": tf.__version__,
+        "eg_steps": args.eg_steps, "jit": args.jit, "policy": policy, "tf": tf.__version__,
         "keras": keras.__version__,
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
