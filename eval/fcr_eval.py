@@ -10,8 +10,9 @@ the comparison with the baselines (`--variant vae`, `--variant latent1d`).
     python -m tfgan3d.eval.fcr_eval latent RUN [--n 200]
     python -m tfgan3d.eval.fcr_eval compare RUN_A RUN_B [RUN_C ...] [--n 200]
         [--no-baseline] [--baseline-scenes N]
-  every mode also takes [--data SOURCE] [--out DIR] [--batch-size 8]; all but checkpoints and
-  compare take [--checkpoint PREFIX] (default: the newest). Also `tfgan3d-eval fcr MODE ...`.
+    python -m tfgan3d.eval.fcr_eval renders RUN/eval-recons [--indices 0 1 2 3] [--out PNG]
+  every mode but renders also takes [--data SOURCE] [--out DIR] [--batch-size 8]; all but
+  checkpoints, compare and renders take [--checkpoint PREFIX] (default: the newest). Also `tfgan3d-eval fcr MODE ...`.
 
 Test scenes: the first n of the test split of the run's data (or --data); from a Scenevox
 folder, n scenes drawn with the run's seed from the scenes after the first 95%, as the
@@ -48,6 +49,8 @@ noise        for each scene s and latent position (x, y, z): N(0, sigma^2) noise
 latent       latent_coords.npy (N, 2): SVD of the flattened codes to 2-D; latent.csv (plus the
              scenes' centroids of non-empty voxels and their 1-D SVD embedding, the colour);
              latent_map.png.
+renders      renders.png: real | reconstruction | refined, one row per test scene, from a
+             recons output folder (VTK, or top-down projections without off-screen GL).
 compare      comparison.csv / .md / .json: IoU "all", AP "all" and mAP before and after the refiner of
              every run and the trivial baseline on the same test scenes; the runs must share
              grid, classes and data.
@@ -646,6 +649,27 @@ def evaluate_latent(run_dir, *, data=None, n=200, out=None, batch_size=8,
     return summary
 
 
+# ----------------------------------------------------------------------------- renders
+
+def evaluate_renders(folder, *, indices=(0, 1, 2, 3), out=None, size=(320, 240)) -> dict:
+    """real | reconstruction | refined renders of scenes of an `recons` output folder."""
+    folder = Path(folder)
+    names = {"real": "real", "reconstruction": "recons", "refined": "recons_refine"}
+    missing = [f"{v}.npy" for v in names.values() if not (folder / f"{v}.npy").is_file()]
+    if missing:
+        raise FCREvalError(f"{folder}: missing {', '.join(missing)} (run the recons mode "
+                           f"first)")
+    columns = {k: np.load(folder / f"{v}.npy") for k, v in names.items()}
+    n = len(columns["real"])
+    indices = [i for i in indices if i < n] or [0]
+    out = Path(out) if out else folder / "renders.png"
+    _, source, note = fcr_plots.save_scene_grid(columns, out, indices, size)
+    summary = {"folder": str(folder), "indices": indices, "png": str(out), "source": source,
+               **({"note": note} if note else {})}
+    print(f"[fcr renders] {out} ({source}{': ' + note if note else ''})", flush=True)
+    return summary
+
+
 # ----------------------------------------------------------------------------- compare
 
 def _data_key(config):
@@ -772,6 +796,12 @@ def _parser():
     p.add_argument("--draws", type=int, default=9)
     p.add_argument("--sigma", type=float, default=1.0, help="noise standard deviation")
     mode("latent", "SVD map of the codes coloured by scene centroids", n=200)
+    p = sub.add_parser("renders", help="real | reconstruction | refined renders of a recons "
+                                       "output folder")
+    p.add_argument("folder", help="output folder of the recons mode (RUN/eval-recons)")
+    p.add_argument("--indices", type=int, nargs="+", default=[0, 1, 2, 3])
+    p.add_argument("--out", help="PNG (default FOLDER/renders.png)")
+    p.add_argument("--size", type=_size, default=(320, 240), metavar="WxH")
     p = mode("compare", "comparison table of runs and the trivial baseline", n=200,
              checkpoint=False, runs=True)
     _baseline_options(p)
@@ -787,6 +817,8 @@ def main(argv=None):
     try:
         if mode == "compare":
             return compare_runs(args.pop("runs"), **args)
+        if mode == "renders":
+            return evaluate_renders(args.pop("folder"), **args)
         return functions[mode](args.pop("run"), **args)
     except (FCREvalError, config_lib.ConfigError, DataError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")

@@ -137,6 +137,51 @@ def save_gif(frames, path, captions=None, duration_ms=100):
     return atomic_write(path, buf.getvalue())
 
 
+def save_scene_grid(columns, path, indices, size=(320, 240)):
+    """A grid of scene renders: one row per scene index, one column per named array, e.g.
+    real | reconstruction | refined. Each row is captioned with its index, each column with
+    its name.
+
+    Args:
+        columns: {name: class labels (N, X, H, Z)}, all of one shape.
+        path: destination PNG.
+        indices: the scenes (rows) to draw.
+        size: (width, height) of one render.
+    Returns:
+        (path, source, note) as `scene_frames` (source "vtk" or "projection").
+    Raises:
+        ValueError: no columns, arrays of different shapes or an index out of range.
+    """
+    from PIL import Image, ImageDraw
+
+    if not columns:
+        raise ValueError(f"{path}: no columns to draw")
+    shapes = {name: np.shape(a) for name, a in columns.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"{path}: the arrays differ in shape: {shapes}")
+    n = next(iter(shapes.values()))[0]
+    indices = [int(i) for i in indices]
+    if any(not 0 <= i < n for i in indices):
+        raise ValueError(f"{path}: scene indices {indices} outside 0..{n - 1}")
+    names = list(columns)
+    scenes = np.concatenate([np.asarray(columns[name])[indices] for name in names])
+    frames, source, note = scene_frames(scenes, size)
+    head = 18
+    grid = Image.new("RGB", (size[0] * len(names), head + size[1] * len(indices)), "white")
+    draw = ImageDraw.Draw(grid)
+    for c, name in enumerate(names):
+        draw.text((c * size[0] + 4, 3), name, fill=(20, 20, 20))
+        for r, index in enumerate(indices):
+            frame = Image.fromarray(np.asarray(frames[c * len(indices) + r], np.uint8))
+            frame = frame.convert("RGB").resize(size)
+            grid.paste(frame, (c * size[0], head + r * size[1]))
+            if c == 0:
+                draw.text((4, head + r * size[1] + 3), f"scene {index}", fill=(20, 20, 20))
+    buf = io.BytesIO()
+    grid.save(buf, format="PNG")
+    return atomic_write(path, buf.getvalue()), source, note
+
+
 # ----------------------------------------------------------------------------- charts
 
 def save_noise_heatmap(change, path, title):

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import export
 from tfgan3d import optimizers
 from tfgan3d.data import voxel_files
 from tfgan3d.models.fcr_alphagan import REFINER_D_INPUTS, VAE_VARIANTS, VARIANTS, FCRAlphaGAN
@@ -236,7 +237,14 @@ def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
     latent = tf.TensorSpec([None, *model.latent_shape], tf.float32, name="z")
     voxels = tf.TensorSpec([None, *config.grid], tf.int32, name="voxels")
 
+    # Each request is checked in the graph (rank, grid or latent sizes, labels 0..C-1, finite
+    # z) before the networks run; see export.checked.
+    def check_voxels(voxels):
+        return export.checked(voxels, tuple(config.grid), name="voxels",
+                              value_range=(0, config.num_classes - 1))
+
     def generate(z):
+        z = export.checked(z, tuple(model.latent_shape), name="z", finite=True)
         probs = model.decode(z)
         refined = model.refine(probs)
         return {"probabilities": probs, "labels": tf.argmax(probs, -1, output_type=tf.int32),
@@ -244,10 +252,10 @@ def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
                 "refined_labels": tf.argmax(refined, -1, output_type=tf.int32)}
 
     def encode(voxels):
-        return {"z": model.encode(tf.one_hot(voxels, config.num_classes))}
+        return {"z": model.encode(tf.one_hot(check_voxels(voxels), config.num_classes))}
 
     def autoencode(voxels):
-        probs = model.decode(model.encode(tf.one_hot(voxels, config.num_classes)))
+        probs = model.decode(model.encode(tf.one_hot(check_voxels(voxels), config.num_classes)))
         refined = model.refine(probs)
         return {"reconstruction": tf.argmax(probs, -1, output_type=tf.int32),
                 "refined": tf.argmax(refined, -1, output_type=tf.int32),

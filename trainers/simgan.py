@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
+from tfgan3d import export
 from tfgan3d import optimizers
 from tfgan3d import losses
 from tfgan3d.data import refine_data
@@ -243,9 +244,13 @@ def serving_endpoints(model: SimGAN, config: SimGANConfig) -> dict:
     channels = model.refiner.input_shape[-1]
 
     def serve(synthetic):
+        # Rank, channels and values checked in the graph before the refiner runs.
+        synthetic = export.checked(synthetic, (None, None, channels), name="synthetic",
+                                   value_range=(-1.0, 1.0))
         return {"refined": model.refiner(synthetic, training=False)}
 
     def serve_uint8(image):
+        image = export.checked(image, (None, None, channels), name="image")
         refined = model.refiner(tf.cast(image, tf.float32) / 127.5 - 1.0, training=False)
         return {"refined": tf.cast(tf.round(tf.clip_by_value((refined + 1.0) * 127.5, 0, 255)),
                                    tf.uint8)}

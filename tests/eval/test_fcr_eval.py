@@ -266,3 +266,20 @@ def test_compare_scores_every_run_on_the_same_scenes(run, recons, tmp_path):
     assert rows[2]["iou_all"] == pytest.approx(recons[1]["baseline_iou_all"])
     assert len(_rows(tmp_path / "out" / "comparison.csv")) == 3
     assert "latent1d" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_renders_put_real_reconstruction_and_refined_side_by_side(recons, tmp_path):
+    from PIL import Image
+
+    out, _ = recons
+    summary = fcr_eval.evaluate_renders(out, indices=[0, 2], out=tmp_path / "grid.png",
+                                        size=(96, 72))
+    assert summary["indices"] == [0, 2] and summary["source"] in ("vtk", "projection")
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.size == (3 * 96, 18 + 2 * 72)
+        pixels = np.asarray(image.convert("RGB"))
+    # every cell shows something besides the background (the real scenes have a floor)
+    cell = pixels[18:18 + 72, :96]
+    assert len(np.unique(cell.reshape(-1, 3), axis=0)) > 3
+    with pytest.raises(fcr_eval.FCREvalError, match="missing real.npy"):
+        fcr_eval.evaluate_renders(tmp_path)
