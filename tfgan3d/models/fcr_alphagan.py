@@ -49,7 +49,8 @@ which recomputed its whole forward graph: 716.7 GFLOP per sample at the paper's 
   - The discriminator and code-discriminator steps reuse the last pair's forward pass: the
     fakes G(z), G(E(x)) and codes E(x) are those from before that pair's updates (the
     original recomputed them after). D and C had not changed since, so their gradients are
-    exact for those inputs. Only D(x) and C(z) are extra forward passes.
+    exact for those inputs. Only D(x) is an extra forward pass (C(z) is part of every pair's
+    joint call C([z, E(x)])).
   - One prior draw z per iteration serves every step.
 With the paper's two pairs this is about 495 GFLOP per sample (`eg_steps=2`); one pair per
 iteration (`eg_steps=1`, the schedule of shared/bench's "minimal" port) is about 292
