@@ -6,11 +6,13 @@
   fcr       fcr_alphagan: recons | checkpoints | interpolate | noise | latent | compare
   sim2real  depth / segmentation metrics of a sim2real run against sim-only and real-supervised baselines
   simgan    SimGAN section 3.1: gaze estimation on synthetic vs refined eyes, pupil shift, realism
+  eye_gap   the built-in eyes' domain gap: estimators on synthetic, real-like (oracle), content-only
 """
 import importlib
 import sys
 
 import tfgan3d
+from tfgan3d import cli
 
 PROGRAMS = {
     "pix2pix": "tfgan3d.eval.pix2pix_eval",
@@ -19,12 +21,13 @@ PROGRAMS = {
     "fcr": "tfgan3d.eval.fcr_eval",
     "sim2real": "tfgan3d.eval.sim2real_eval",
     "simgan": "tfgan3d.eval.simgan_eval",
+    "eye_gap": "tfgan3d.eval.eye_gap",
 }
 
 
 # The mode whose speed settings a program's process takes (see tfgan3d.prefer_onednn_for).
 PROGRAM_MODES = {"pix2pix": "pix2pix", "domains": "pix2pix", "fcr": "fcr_alphagan",
-                 "sim2real": "sim2real", "simgan": "simgan"}
+                 "sim2real": "sim2real", "simgan": "simgan", "eye_gap": "simgan"}
 
 
 def main(argv=None):
@@ -36,8 +39,10 @@ def main(argv=None):
         sys.exit(f"error: unknown program {argv[0]!r}; valid: {', '.join(PROGRAMS)}")
     if argv[0] in PROGRAM_MODES:
         tfgan3d.prefer_onednn_for(PROGRAM_MODES[argv[0]])
-    return importlib.import_module(PROGRAMS[argv[0]]).main(argv[1:])
+    program = importlib.import_module(PROGRAMS[argv[0]])
+    # One `error:` line and status 1 for a user error; --debug for the traceback.
+    return cli.run(program.main, argv[1:])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -407,7 +407,13 @@ def _load_scenes(parser, path):
 
 
 def main(argv=None):
-    """Command-line entry point; returns the exit status."""
+    """Command-line entry point; returns the exit status (1 with one `error:` line for an
+    unreadable file; --debug for the traceback)."""
+    from tfgan3d import cli
+    return cli.run(_main, argv)
+
+
+def _main(argv):
     parser = _parser()
     args = parser.parse_args(argv)
     scenes, is_probability = _load_scenes(parser, args.file)

@@ -20,48 +20,127 @@ from tfgan3d import config as config_lib
 from tfgan3d import registry
 
 
+def checked(x, shape, *, name: str, multiple: int = 1, value_range=None, finite=False):
+    """`x` after checks in the graph that gate everything computed from it.
+
+    A served request can carry any shape (TF Serving does not enforce the signature's), and
+    a convolution given a tensor of the wrong rank can abort the whole process. So the rank
+    and the fixed sizes are enforced by `tf.ensure_shape` (the returned tensor is its output,
+    so nothing downstream runs before it passes), and the further checks are asserts that the
+    returned tensor depends on. Each failure is an InvalidArgumentError naming the expected
+    shape or range.
+
+    Args:
+        x: the request's tensor, [B, *shape].
+        shape: the per-example shape; None for a free size.
+        name: the signature's input name, for the messages.
+        multiple: the free spatial sizes (axes 1 and 2) must be positive multiples of it.
+        value_range: (low, high) inclusive bounds of the values.
+        finite: float values must be finite (implied by value_range).
+    """
+    expected = "[B, " + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+    x = tf.ensure_shape(x, [None, *shape], name=f"{name}_shape")
+    checks = []
+    free = [i + 1 for i, d in enumerate(shape[:2]) if d is None]
+    if free:
+        sizes = tf.gather(tf.shape(x), free)
+        checks.append(tf.debugging.assert_equal(
+            tf.logical_and(sizes > 0, sizes % multiple == 0), True,
+            message=f"{name}: expected {expected} with height and width positive multiples "
+                    f"of {multiple}"))
+    if (finite or value_range is not None) and x.dtype.is_floating:
+        checks.append(tf.debugging.assert_equal(
+            tf.reduce_all(tf.math.is_finite(x)), True, message=f"{name}: expected finite values"))
+    if value_range is not None:
+        low, high = value_range
+        checks.append(tf.debugging.assert_equal(
+            tf.reduce_all((x >= low) & (x <= high)), True,
+            message=f"{name}: expected values in [{low}, {high}]"))
+    if not checks:
+        return x
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
 def rgb_input(rgb, multiple: int):
     """A served uint8 RGB batch [B, H, W, 3] as float32 in [-1, 1], after checking in the graph
-    that H and W are multiples of `multiple` (a U-Net's 2**levels)."""
-    shape = tf.shape(rgb)
-    tf.debugging.assert_equal(
-        tf.stack([shape[1] % multiple, shape[2] % multiple]), 0,
-        message=f"image height and width must be multiples of {multiple}")
+    (gating the networks) its rank, 3 channels, and H and W multiples of `multiple` (a U-Net's
+    2**levels)."""
+    rgb = checked(rgb, (None, None, 3), name="rgb", multiple=multiple)
     return tf.cast(rgb, tf.float32) / 127.5 - 1.0
 
 
 def load_trained(run_dir: str | Path, checkpoint: str | None = None):
-    """(config, model, module) of a run folder, weights from its newest (or the named) checkpoint."""
+    """(config, model, module) of a run folder, weights from its newest whole checkpoint
+    (damaged newer ones are passed over with a warning) or the named one."""
+    from tfgan3d.trainers import runner
     run_dir = Path(run_dir)
     values = config_lib.load_config_json(run_dir)
     mode = values.pop("mode")
     module = registry.get_mode(mode)
     config = config_lib.resolve_config(module.CONFIG, mode, values)
     model = module.build_model(config)
-    path = checkpoint or tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    path = checkpoint or runner.newest_good_checkpoint(run_dir / "checkpoints")
     if path is None:
-        raise FileNotFoundError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+        raise FileNotFoundError(f"{run_dir / 'checkpoints'}: expected a checkpoint to load, "
+                                f"found none")
     tf.train.Checkpoint(model=model).restore(path).expect_partial()
     return config, model, module
 
 
-def export_endpoints(endpoints: dict, tracked: list, out_dir: str | Path, name: str,
-                     version: int) -> Path:
-    """Writes a SavedModel with `endpoints` {name: (fn, input_signature)} at out/name/version."""
-    final = Path(out_dir) / name / str(version)
-    if final.exists():
-        raise FileExistsError(f"{final} exists; TF Serving versions are immutable: "
-                              f"choose another --version")
-    tmp = final.with_name(f".{version}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+def _write_archive(endpoints: dict, tracked: list, folder: Path) -> None:
     archive = keras.export.ExportArchive()
     for obj in tracked:
         archive.track(obj)
     for endpoint, (fn, signature) in endpoints.items():
         archive.add_endpoint(name=endpoint, fn=tf.function(fn), input_signature=signature)
-    archive.write_out(str(tmp), verbose=False)
-    os.replace(tmp, final)
+    archive.write_out(str(folder), verbose=False)
+
+
+def _final_path(out_dir, name, version) -> Path:
+    final = Path(out_dir) / name / str(version)
+    if final.exists():
+        raise FileExistsError(f"{final} exists; TF Serving versions are immutable: "
+                              f"choose another --version")
     return final
+
+
+def export_endpoints(endpoints: dict, tracked: list, out_dir: str | Path, name: str,
+                     version: int) -> Path:
+    """Writes a SavedModel with `endpoints` {name: (fn, input_signature)} at out/name/version."""
+    return export_together({name: endpoints}, tracked, out_dir, {name: version})[name]
+
+
+def export_together(models: dict, tracked: list, out_dir: str | Path,
+                    versions: dict) -> dict:
+    """Writes several SavedModels {name: endpoints} at out/name/version, all or none: each is
+    written under a temporary name first, and they are moved into place only once all were
+    written (a failed move takes back the ones already moved)."""
+    finals = {name: _final_path(out_dir, name, versions[name]) for name in models}
+    staged = {}
+    try:
+        for name, endpoints in models.items():
+            final = finals[name]
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            staged[name] = tmp
+            _write_archive(endpoints, tracked, tmp)
+        moved = []
+        try:
+            for name, tmp in staged.items():
+                if finals[name].exists():
+                    raise FileExistsError(f"{finals[name]} appeared during the export")
+                os.replace(tmp, finals[name])
+                moved.append(name)
+        except BaseException:
+            for name in moved:
+                os.replace(finals[name], staged[name])
+            raise
+    finally:
+        for tmp in staged.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return finals
 
 
 def _next_version(out_dir, name) -> int:
@@ -78,31 +157,39 @@ def export_run(run_dir, out_dir, name: str | None = None, version: int | None = 
     name = name or config.mode
     tracked = list(module.export_parts(model).values())
     if hasattr(module, "serving_models"):
-        paths = {}
-        for part, endpoints in module.serving_models(model, config).items():
-            full = f"{name}_{part}"
-            paths[part] = export_endpoints(endpoints, tracked, out_dir, full,
-                                           version or _next_version(out_dir, full))
-        return paths
+        models = {f"{name}_{part}": endpoints
+                  for part, endpoints in module.serving_models(model, config).items()}
+        versions = {full: version or _next_version(out_dir, full) for full in models}
+        paths = export_together(models, tracked, out_dir, versions)
+        return {full[len(name) + 1:]: path for full, path in paths.items()}
     return export_endpoints(module.serving_endpoints(model, config), tracked, out_dir, name,
                             version or _next_version(out_dir, name))
 
 
 def main(argv=None):
+    """Exports; a user error prints one `error:` line and returns 1 (--debug: traceback)."""
+    from tfgan3d import cli
+    return cli.run(_main, argv)
+
+
+def _main(argv):
     parser = argparse.ArgumentParser(prog="tfgan3d-export", description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run folder (holds config.json and checkpoints/)")
     parser.add_argument("--out", required=True, help="model base folder of TF Serving")
     parser.add_argument("--name", help="model name (default: the mode)")
     parser.add_argument("--version", type=int, help="version number (default: next free)")
     parser.add_argument("--checkpoint", help="checkpoint prefix (default: the newest)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
-    try:
-        path = export_run(args.run, args.out, args.name, args.version, args.checkpoint)
-    except (FileNotFoundError, FileExistsError, config_lib.ConfigError) as err:
-        sys.exit(f"error: {err}")
+    if args.version is not None and args.version < 1:
+        raise ValueError(f"--version: expected >= 1, got {args.version}")
+    if args.checkpoint and not Path(f"{args.checkpoint}.index").is_file():
+        raise FileNotFoundError(f"--checkpoint {args.checkpoint}: expected a checkpoint "
+                                f"prefix, found no {args.checkpoint}.index")
+    path = export_run(args.run, args.out, args.name, args.version, args.checkpoint)
     print(path)
-    return path
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

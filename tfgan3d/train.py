@@ -9,6 +9,7 @@ import argparse
 import sys
 
 import tfgan3d
+from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d import registry
 
@@ -21,6 +22,8 @@ def _mode_parser(mode: str, module) -> argparse.ArgumentParser:
         description=f"Train the {mode} mode: {module.DESCRIPTION}",
         epilog="Flags left out take the preset's value (config.json of a run lists them all).")
     parser.add_argument("--mode", required=True, choices=registry.mode_names())
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error (default: one `error:` line)")
     config_lib.add_config_arguments(parser, module.CONFIG)
     return parser
 
@@ -60,17 +63,24 @@ def parse_args(argv: list[str]) -> tuple[str, dict]:
                      f"valid options: {' '.join(valid)}")
     options = vars(args)
     options.pop("mode")
+    options.pop("debug", None)
     return known.mode, options
 
 
 def main(argv: list[str] | None = None):
-    mode, options = parse_args(sys.argv[1:] if argv is None else argv)
+    """Trains; returns the Run. A user error (see `tfgan3d.cli`) exits with one `error:` line
+    and status 1, its traceback only with --debug."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = cli.DEBUG_FLAG in argv
+    mode, options = parse_args(argv)
     from tfgan3d.trainers import runner  # TensorFlow is imported from here on
 
     try:
         return runner.run_mode(mode, options)
-    except (config_lib.ConfigError, runner.RunError) as err:
-        sys.exit(f"error: {err}")
+    except Exception as err:               # noqa: BLE001 - cli.is_user_error sorts them
+        if debug or not cli.is_user_error(err):
+            raise
+        sys.exit(f"error: {cli.one_line(err)}")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ import time
 
 from tfgan3d.data.scene_files import (GREY_CONVENTIONS, IMAGE_FORMATS, LAYOUTS,
                                       write_scene_dataset)
-from tfgan3d.data.scenes import DOMAINS
+from tfgan3d.data.scenes import ALL_DOMAINS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfgan3d-data", description=__doc__.splitlines()[0])
-    parser.add_argument("--domain", choices=DOMAINS, required=True)
+    parser.add_argument("--domain", choices=ALL_DOMAINS, required=True)
     parser.add_argument("--n-train", type=int, required=True)
     parser.add_argument("--n-test", type=int, required=True)
     parser.add_argument("--out", required=True, help="data set folder to create")
@@ -37,11 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Writes the data set. A bad value or an existing folder: usage and one `error:` line,
+    status 2; another user error (an unwritable --out): one `error:` line, status 1."""
+    from tfgan3d import cli
+    return cli.run(_main, argv)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     height, width = args.height or args.size, args.width or args.size
     start = time.perf_counter()
     try:
+        for name in ("n_train", "n_test"):
+            if getattr(args, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')}: expected >= 0, "
+                                 f"got {getattr(args, name)}")
+        if height < 1 or width < 1:
+            raise ValueError(f"--size/--height/--width: expected >= 1, got {height}x{width}")
         out = write_scene_dataset(args.out, args.domain, args.n_train, args.n_test, height,
                                   width, seed=args.seed, layout=args.layout,
                                   depth_scale=args.depth_scale,
@@ -49,7 +62,7 @@ def main(argv=None) -> int:
                                   image_format=args.format, overwrite=args.overwrite,
                                   workers=args.workers)
     except (ValueError, FileExistsError) as err:
-        parser.error(str(err))
+        parser.error(str(err))          # usage, then one `error:` line; status 2
     print(f"wrote {args.n_train} train + {args.n_test} test {args.domain} scenes "
           f"({args.layout}, {height}x{width}) to {out} in {time.perf_counter() - start:.1f} s")
     return 0

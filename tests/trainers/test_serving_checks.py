@@ -1,0 +1,120 @@
+"""Serving signatures check what they get: every bad request to an exported model (wrong
+rank, channels, grid, latent shape, labels, values) is an InvalidArgumentError naming what was
+expected, and the serving process stays alive (a rank-3 image used to abort it in a oneDNN
+convolution). The models are the tiny presets' networks, untrained: the checks do not depend
+on the weights. Multi-part exports are all or nothing."""
+import os
+import subprocess
+import sys
+
+import pytest
+from run_helpers import serving_script
+
+from tfgan3d import config as config_lib
+from tfgan3d import export, registry
+
+
+TINY = {
+    "pix2pix": {},
+    "simgan": {"image_size": (35, 55)},
+    "sim2real": {"num_classes": 3},
+    "fcr_alphagan": {},
+}
+
+
+def tiny_model(mode):
+    module = registry.get_mode(mode)
+    config = config_lib.resolve_config(module.CONFIG, mode, {"preset": "tiny", **TINY[mode]})
+    return config, module.build_model(config), module
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serving")
+    paths = {}
+    for mode in TINY:
+        config, model, module = tiny_model(mode)
+        tracked = list(module.export_parts(model).values())
+        if hasattr(module, "serving_models"):
+            models = {f"{mode}_{part}": e for part, e in module.serving_models(model, config).items()}
+            paths.update({k: str(v) for k, v in export.export_together(
+                models, tracked, out, {k: 1 for k in models}).items()})
+        else:
+            paths[mode] = str(export.export_endpoints(module.serving_endpoints(model, config),
+                                                      tracked, out, mode, 1))
+    return paths
+
+
+# (model, signature input, bad request as numpy code, words the error must hold), then a
+# good request; all in one serving process.
+REQUESTS = [
+    ("pix2pix", "rgb", "np.zeros([32, 32, 3], np.uint8)", "[?,?,?,3]"),
+    ("pix2pix", "rgb", "np.zeros([1, 32, 32, 1], np.uint8)", "[?,?,?,3]"),
+    ("pix2pix", "rgb", "np.zeros([1, 40, 32, 3], np.uint8)", "multiples of 32"),
+    ("sim2real", "rgb", "np.zeros([16, 16, 3], np.uint8)", "[?,?,?,3]"),
+    ("sim2real", "rgb", "np.zeros([1, 0, 16, 3], np.uint8)", "positive multiples"),
+    ("simgan", "synthetic", "np.zeros([35, 55, 1], np.float32)", "[?,?,?,1]"),
+    ("simgan", "synthetic", "np.full([1, 35, 55, 1], 3.0, np.float32)", "[-1.0, 1.0]"),
+    ("simgan", "synthetic", "np.full([1, 35, 55, 1], np.nan, np.float32)", "finite"),
+    ("fcr_alphagan_encoder", "voxels", "np.zeros([1, 8, 8, 8], np.int32)", "voxels"),
+    ("fcr_alphagan_encoder", "voxels", "np.zeros(GRID, np.int32)", "voxels"),
+    ("fcr_alphagan_encoder", "voxels", "np.full([1, *GRID], 20, np.int32)", "[0, 11]"),
+    ("fcr_alphagan_autoencoder", "voxels", "np.full([1, *GRID], -1, np.int32)", "[0, 11]"),
+    ("fcr_alphagan_autoencoder", "voxels", "np.zeros([1, GRID[0], GRID[1], 2 * GRID[2]], np.int32)",
+     "voxels"),
+    ("fcr_alphagan_generator", "z", "np.zeros([1, 3], np.float32)", "z"),
+    ("fcr_alphagan_generator", "z", "np.full([1, *LATENT], np.inf, np.float32)", "finite"),
+]
+
+GOOD = {"pix2pix": ("rgb", "np.zeros([1, 32, 32, 3], np.uint8)"),
+        "sim2real": ("rgb", "np.zeros([1, 16, 16, 3], np.uint8)"),
+        "simgan": ("synthetic", "np.zeros([1, 35, 55, 1], np.float32)"),
+        "fcr_alphagan_encoder": ("voxels", "np.zeros([1, *GRID], np.int32)"),
+        "fcr_alphagan_autoencoder": ("voxels", "np.zeros([1, *GRID], np.int32)"),
+        "fcr_alphagan_generator": ("z", "np.zeros([1, *LATENT], np.float32)")}
+
+
+def test_bad_requests_are_errors_and_the_server_stays_alive(exported):
+    config, model, _ = tiny_model("fcr_alphagan")
+    lines = [f"GRID = {list(config.grid)}", f"LATENT = {list(model.latent_shape)}",
+             f"PATHS = {exported!r}", "fns = {k: tf.saved_model.load(v).signatures["
+             "'serving_default'] for k, v in PATHS.items()}"]
+    for i, (name, arg, request, words) in enumerate(REQUESTS):
+        lines += [
+            "try:",
+            f"    fns[{name!r}](**{{{arg!r}: tf.constant({request})}})",
+            f"    print('ACCEPTED {i}')",
+            "except tf.errors.InvalidArgumentError as e:",
+            f"    print('ERROR {i}', {words!r} in str(e))"]
+    for name, (arg, request) in GOOD.items():
+        lines.append(f"print('GOOD', {name!r}, sorted(fns[{name!r}](**{{{arg!r}: "
+                     f"tf.constant({request})}})))")
+    script = serving_script("\n".join(lines) + "\n")
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, f"serving process died ({done.returncode}): {done.stderr[-1500:]}"
+    out = done.stdout.splitlines()
+    for i, request in enumerate(REQUESTS):
+        assert f"ERROR {i} True" in out, (request, [l for l in out if f" {i}" in l])
+    assert sum(l.startswith("GOOD") for l in out) == len(GOOD), out
+
+
+def test_multi_part_export_is_all_or_nothing(tmp_path, monkeypatch):
+    config, model, module = tiny_model("fcr_alphagan")
+    models = {f"m_{p}": e for p, e in module.serving_models(model, config).items()}
+    tracked = list(module.export_parts(model).values())
+    real = export._write_archive
+    calls = []
+
+    def fail_on_third(endpoints, tracked, folder):
+        calls.append(folder)
+        if len(calls) == 3:
+            raise OSError(f"{folder}: disk full")
+        return real(endpoints, tracked, folder)
+
+    monkeypatch.setattr(export, "_write_archive", fail_on_third)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_together(models, tracked, tmp_path, {k: 1 for k in models})
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert not [p for p in left if p.count(os.sep) >= 1], left   # no version folder, no temp
