@@ -1,7 +1,7 @@
 """Evaluate a sim2real run on real(-like) test images beside two supervised bounds (seed 001,
 section 4, Table 1).
 
-    python -m tfgan3d.eval.sim2real_eval RUN [--data builtin:scenes-real] [--resolution 256]
+    python -m tfgan3d.eval.sim2real_eval RUN [--data builtin:rooms-real] [--resolution 256]
         [--baseline-steps N] [--out DIR] [--max-depth M] [--median-scaling] [--grid-rows 6]
 
 The run's model predicts depth and segmentation from real test images; two U-Nets of one size

@@ -39,8 +39,8 @@ _PAPER_BATCH = 4
 @dataclasses.dataclass
 class Sim2RealConfig(config_lib.TrainConfig):
     data: str | None = None           # unused: the mode reads --sim-data and --real-data
-    sim_data: str = "builtin:scenes-virtual"
-    real_data: str = "builtin:scenes-real"
+    sim_data: str = "builtin:rooms-sim"
+    real_data: str = "builtin:rooms-real"
     class_map: str | None = None      # JSON / CSV file or "kitti12" (see data/sim2real_data.py)
     sim_depth_scale: float | None = None
     real_depth_scale: float | None = None

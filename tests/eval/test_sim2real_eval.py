@@ -170,5 +170,5 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 3
     assert metrics["verdict"].startswith(se.QUESTION.replace("real-like data",
-                                                             "builtin:scenes-real"))
+                                                             "builtin:rooms-real"))
     assert "sim2real" in capsys.readouterr().out

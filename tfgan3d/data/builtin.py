@@ -2,6 +2,8 @@
 
     builtin:scenes-virtual   simulated scenes, "virtual" domain (Regime-V of the pix2pix report)
     builtin:scenes-real      simulated scenes, "real-like" domain (Regime-R stand-in)
+    builtin:rooms-sim        sim2real's simulation: Regime-R content, a game engine's rendering
+    builtin:rooms-real       sim2real's real: the same content distribution, camera and sensor
 
 Any other source is a path to a data set folder in the layouts of `tfgan3d.data.paired`.
 """
@@ -11,11 +13,12 @@ from pathlib import Path
 from tfgan3d.data.images import DataError
 
 PREFIX = "builtin:"
-BUILTIN_SETS = {"scenes-virtual": "virtual", "scenes-real": "real-like"}
+BUILTIN_SETS = {"scenes-virtual": "virtual", "scenes-real": "real-like",
+                "rooms-sim": "rooms-sim", "rooms-real": "rooms-real"}
 # Simulator version of each set, part of its cache folder's name: bump it when the renderer of
 # that domain changes, so that a cached set of the old renderer is never read as the new one.
 # scenes-real v2: furniture built from parts, real materials, two or three lights.
-BUILTIN_VERSIONS = {"scenes-virtual": 1, "scenes-real": 2}
+BUILTIN_VERSIONS = {"scenes-virtual": 1, "scenes-real": 2, "rooms-sim": 1, "rooms-real": 1}
 
 
 def is_builtin(source):

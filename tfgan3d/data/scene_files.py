@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tfgan3d.data.scenes import DOMAINS, MAX_DEPTH, SCENE_CLASSES, render_scenes
+from tfgan3d.data.scenes import ALL_DOMAINS, MAX_DEPTH, SCENE_CLASSES, render_scenes
 
 LAYOUTS = ("folders", "aligned")
 GREY_CONVENTIONS = ("near-dark", "near-bright")
@@ -55,7 +55,7 @@ def depth_to_grey(depth: np.ndarray, convention: str = "near-dark") -> np.ndarra
 
 def _check(domain, n_train, n_test, height, width, seed, layout, depth_scale,
            grey_convention, image_format, chunk_size, workers):
-    choices = (("domain", domain, DOMAINS), ("layout", layout, LAYOUTS),
+    choices = (("domain", domain, ALL_DOMAINS), ("layout", layout, LAYOUTS),
                ("grey_convention", grey_convention, GREY_CONVENTIONS),
                ("image_format", image_format, IMAGE_FORMATS))
     for name, value, valid in choices:

@@ -20,6 +20,16 @@ model learns on "virtual" (few convex shapes, one shading model) has to transfer
 thin parts and mixed lighting. Both domains light the walls with spots and stripes that change
 colour but not depth. Furniture parts are labelled with their primitive's class.
 
+Sim2real's pair (seed 001) poses another problem, a gap of appearance only, as between Virtual
+KITTI and KITTI: "rooms-sim" and "rooms-real" draw their content (room, camera, furniture,
+small things, their colours) from one and the same distribution, Regime-R's, and differ in how
+it is rendered and sensed:
+  "rooms-sim"   a game engine's rendering: flat materials (no texture, no gloss), one white
+                ceiling light with shadows, no light patterns, a clean camera, exact depth;
+  "rooms-real"  Regime-R's rendering: textures, glossy materials, two or three coloured lights,
+                light patterns, the camera's defects and the Kinect-like sensor depth.
+The two domains use separate random streams, so their scenes are unpaired.
+
 World frame: metres, y up; the room is the box [0, Lx] x [0, Ly] x [0, Lz] with the floor at
 y = 0 and the ceiling (labelled "wall") at y = Ly. Depth is z-depth: the distance along the
 camera's optical axis, not the length of the ray. Every pixel is traced at once with numpy.
@@ -31,7 +41,9 @@ import dataclasses
 import numpy as np
 
 SCENE_CLASSES = ("floor", "wall", "sphere", "box", "cone", "cylinder")
-DOMAINS = ("virtual", "real-like")
+DOMAINS = ("virtual", "real-like")        # pix2pix's regimes V and R
+SIM2REAL_DOMAINS = ("rooms-sim", "rooms-real")  # one content distribution, two renderings
+ALL_DOMAINS = DOMAINS + SIM2REAL_DOMAINS
 MAX_DEPTH = 10.0
 
 _CLASS_ID = {name: i for i, name in enumerate(SCENE_CLASSES)}
@@ -112,12 +124,12 @@ class SceneSpec:
 
 
 def _check(domain, height, width):
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}; valid domains: {', '.join(DOMAINS)}")
+    if domain not in ALL_DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; valid domains: {', '.join(ALL_DOMAINS)}")
     for name, value in (("height", height), ("width", width)):
         if not isinstance(value, (int, np.integer)) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return DOMAINS.index(domain)
+    return ALL_DOMAINS.index(domain)
 
 
 def render_scene(index: int, domain: str, height: int = 256, width: int = 256,
@@ -138,8 +150,21 @@ def render_scene(index: int, domain: str, height: int = 256, width: int = 256,
         if not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     rng = np.random.default_rng([int(seed), domain_id, int(index)])
-    spec = _sample_real_spec(rng) if domain == "real-like" else _sample_spec(rng, domain)
-    return _render(spec, height, width, rng if domain == "real-like" else None)
+    if domain == "virtual":
+        return _render(_sample_spec(rng, domain), height, width)
+    spec = _sample_real_spec(rng)
+    if domain == "rooms-sim":
+        return _render(_as_engine_render(spec), height, width)
+    return _render(spec, height, width, rng)
+
+
+def _as_engine_render(spec):
+    """The same content rendered as a game engine would: flat materials, one white light with
+    shadows, no patterns or textures (the camera and sensor defects are left out by _render)."""
+    return dataclasses.replace(
+        spec, primitives=[dataclasses.replace(p, texture="flat", gloss=0.0)
+                          for p in spec.primitives],
+        light_colour=(1.0, 1.0, 1.0), ambient=0.3, patterns=[], texture=None, extra_lights=[])
 
 
 def render_scenes(n: int, domain: str, height: int = 256, width: int = 256, seed: int = 0,

@@ -3,8 +3,11 @@ tf.data streams, and labelled real images for evaluation and for the supervised 
 
 Sources (config.sim_data, config.real_data, or the `source` of make_eval_dataset):
 
-    builtin:scenes-virtual   simulation: the scene simulator's "virtual" domain (dense depth)
-    builtin:scenes-real      real: its "real-like" domain (Kinect-like sensor depth with holes)
+    builtin:rooms-sim        simulation (the default): the scene simulator's "rooms-sim" domain,
+                             Regime-R rooms rendered flat with exact depth
+    builtin:rooms-real       real (the default): "rooms-real", the same content distribution
+                             with textures, mixed lights, camera defects and sensor depth
+    builtin:scenes-virtual, builtin:scenes-real   pix2pix's regimes V and R (content differs)
     a folder                 one of the layouts below
 
 Built-in sets come from `tfgan3d.data.builtin.resolve_data_source` (tfgan3d folders layout), so
@@ -97,8 +100,8 @@ _IGNORE_WORDS = ("", "ignore", "255", "none", "null")
 @dataclasses.dataclass
 class DataOptions:
     """The config fields this module reads, with their defaults."""
-    sim_data: str = "builtin:scenes-virtual"
-    real_data: str = "builtin:scenes-real"
+    sim_data: str = "builtin:rooms-sim"
+    real_data: str = "builtin:rooms-real"
     image_size: object = 256
     load_size: object = None
     batch_size: int = 1
