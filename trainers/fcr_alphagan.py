@@ -123,7 +123,7 @@ def make_dataset(config: FCRConfig, batch_size: int, split: str = "train", train
     return voxel_files.make_voxel_dataset(
         data_root(config, source), split=split, batch_size=batch_size, grid=config.grid,
         shuffle=training, flip=training and config.flip, repeat=training, seed=config.seed,
-        deterministic=config.deterministic, one_hot=False)
+        deterministic=config.deterministic, one_hot=False, num_classes=config.num_classes)
 
 
 def make_optimizers(config: FCRConfig, total: int) -> dict:
@@ -194,7 +194,9 @@ def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
 
 
 def train(config: FCRConfig, run: runner.Run) -> dict:
-    total = config.steps or 100_000
+    # --epochs counts passes over the training scenes at the phase-1 batch size.
+    total = runner.total_steps(config, voxel_files.count_scenes(data_root(config)),
+                               default=100_000)
     phase1_end = min(config.phase2_start - 1, total)
     with run.strategy.scope():
         model = build_model(config)
@@ -212,7 +214,8 @@ def train(config: FCRConfig, run: runner.Run) -> dict:
     if total > phase1_end:
         model.set_phase(2)
         logs = runner.fit(model, make_dataset(config, config.phase2_batch_size), run,
-                          total=total, optimizers=optimizers, sample_fn=sample_fn)
+                          total=total, optimizers=optimizers, sample_fn=sample_fn,
+                          begin=phase1_end)
     return logs
 
 
