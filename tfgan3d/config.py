@@ -2,13 +2,15 @@
 
 Every field of a mode's config is a command-line option (`lambda_l1` -> `--lambda-l1`). The
 resolved config is a plain JSON-serialisable dataclass, written to `<run_dir>/config.json`.
-Precedence: dataclass defaults < preset < a resumed run's config.json < explicit flags.
+Precedence: dataclass defaults < preset < a resumed run's config.json < explicit flags; a
+given --epochs drops the preset's --steps (and --steps a resumed run's --epochs).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import typing
 from pathlib import Path
 
@@ -82,12 +84,67 @@ class TrainConfig:
             raise ConfigError(f"--lr-factors needs one more value than --lr-boundaries "
                               f"(got {len(self.lr_factors)} factors, "
                               f"{len(self.lr_boundaries)} boundaries)")
+        bounds = list(self.lr_boundaries)
+        if bounds and (bounds[0] < 1 or any(b >= c for b, c in zip(bounds, bounds[1:]))):
+            raise ConfigError(f"--lr-boundaries: expected increasing iterations >= 1, "
+                              f"got {' '.join(map(str, bounds))}")
+        if any(not math.isfinite(f) or f < 0 for f in self.lr_factors):
+            raise ConfigError(f"--lr-factors: expected finite values >= 0, "
+                              f"got {' '.join(map(str, self.lr_factors))}")
+        check_ranges(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# Value ranges of the mode fields that share a name across modes (checked when present).
+_POSITIVE = ("lr", "max_depth", "width_mult", "depth_scale", "sim_depth_scale",
+             "real_depth_scale", "mmd_sigma")
+_NON_NEGATIVE = ("lambda_l1", "lambda_reg", "lambda_kl", "lambda_rec", "lambda_mmd",
+                 "lambda_cycle", "lambda_rec2", "lambda_depth", "lambda_seg", "kl_weight",
+                 "momentum", "max_invalid_fraction")
+_FRACTION = ("beta1", "beta2", "momentum")            # in [0, 1)
+_AT_LEAST_ONE = ("ngf", "ndf", "n_down", "d_layers", "levels", "pack_d", "latent_channels",
+                 "refiner_channels", "refiner_filters", "eg_steps", "n_samples", "n_fixed",
+                 "crop_size", "load_size", "sim_size", "image_size", "n_train", "num_classes",
+                 "widths", "grid", "kernel", "code_d_units", "phase2_batch_size")
+_AT_LEAST_ZERO = ("res_blocks", "refiner_blocks", "n_test")
+
+
+def check_ranges(config) -> None:
+    """Raises ConfigError for a shared-name field out of its range (learning rates > 0, betas
+    in [0, 1), widths and depths >= 1, loss weights >= 0, every float finite)."""
+    def bad(name, expected, value):
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+        raise ConfigError(f"--{name.replace('_', '-')}: expected {expected}, got {shown}")
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            bad(f.name, "a finite number", value)
+    for name in _POSITIVE:
+        value = getattr(config, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            bad(name, "> 0", value)
+    for name in _NON_NEGATIVE:
+        value = getattr(config, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            bad(name, ">= 0", value)
+    for name in _FRACTION:
+        value = getattr(config, name, None)
+        if isinstance(value, (int, float)) and not 0 <= value < 1:
+            bad(name, "a value in [0, 1)", value)
+    for names, low in ((_AT_LEAST_ONE, 1), (_AT_LEAST_ZERO, 0)):
+        for name in names:
+            value = getattr(config, name, None)
+            values = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, (int, float)) and not isinstance(v, bool) and v < low
+                   for v in values):
+                bad(name, f">= {low}", value)
 
 
 def field_types(cls) -> dict[str, typing.Any]:
@@ -138,6 +195,10 @@ def resolve_config(cls, mode: str, overrides: dict, base: dict | None = None):
         raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     values = dict(cls.PRESET_VALUES.get(preset, {}))
     values.update(base or {})
+    # --epochs replaces the preset's (or the resumed run's) --steps, and the other way round.
+    for given, other in (("epochs", "steps"), ("steps", "epochs")):
+        if overrides.get(given) is not None and overrides.get(other) is None:
+            values[other] = None
     values.update(overrides)
     values["mode"] = mode
     values["preset"] = preset

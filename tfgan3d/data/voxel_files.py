@@ -160,6 +160,18 @@ def list_voxel_files(root, split="train", *, test_limit=None, seed=0):
     return files
 
 
+def count_scenes(root, split="train"):
+    """Scenes in one split of a voxel data set (a shard manifest's count, else one per .npy
+    file), or None when the shards carry no count."""
+    files = list_voxel_files(root, split)
+    manifest = read_manifest(Path(files[0]).parent)
+    if manifest and "n" in manifest:
+        return int(manifest["n"])
+    if all(str(f).endswith(".npy") for f in files):
+        return len(files)
+    return None
+
+
 def _tfrecord_compression(path):
     return "GZIP" if str(path).endswith(".gz") else ""
 
@@ -358,7 +370,7 @@ def _flip(scene, bits):
 def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuffle=True,
                        flip=True, repeat=False, seed=0, deterministic=False, cache=False,
                        validate="auto", test_limit=None, shuffle_buffer=512,
-                       drop_remainder=False, one_hot=True):
+                       drop_remainder=False, one_hot=True, num_classes=None):
     """Batches of one-hot voxel scenes for training or evaluation.
 
     Args:
@@ -381,6 +393,8 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
         one_hot: True yields float32 one-hot batches; False yields the uint8 labels [B, X, H, Z]
             (12x less to move: at 80x48x80 a one-hot batch of 20 is 295 MB, and the CPU makes
             about two a second; one-hot them on the accelerator with `tf.one_hot` instead).
+        num_classes: the model's class count when below the data's 12: every batch is
+            checked in the graph to hold labels 0..num_classes-1 only.
 
     Returns:
         tf.data.Dataset of float32 [B, X, H, Z, 12], one-hot over VOXEL_CLASSES (or uint8
@@ -405,6 +419,15 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
         bits = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         scenes = tf.data.Dataset.zip((scenes, bits)).map(_flip, **parallel)
     batches = scenes.batch(batch_size, drop_remainder=drop_remainder)
+    if num_classes is not None and num_classes < NUM_CLASSES:
+        def within(b):
+            top = tf.reduce_max(tf.cast(b, tf.int32))
+            check = tf.debugging.Assert(top < num_classes, [
+                f"{source}: expected labels 0..{num_classes - 1} (--num-classes "
+                f"{num_classes}), found label", top])
+            with tf.control_dependencies([check]):
+                return tf.identity(b)
+        batches = batches.map(within, **parallel)
     if one_hot:
         batches = batches.map(lambda b: tf.one_hot(tf.cast(b, tf.int32), NUM_CLASSES,
                                                    dtype=tf.float32), **parallel)
