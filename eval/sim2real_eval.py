@@ -7,7 +7,10 @@ section 4, Table 1).
 The run's model predicts depth and segmentation from real test images; two U-Nets of one size
 are trained with the same losses, image size and batch size for comparison: on simulation only
 (the lower bound: what supervision without adaptation gives) and on the real set's own train
-split with its sensor depth and labels (the upper bound). Everything is scored at one
+split with its sensor depth and labels (the upper bound). The prior, the per-pixel mean depth
+and majority class of the simulation's training set, ignores the image: a model that does not
+beat it has learned nothing, and the budget check (reported before the verdict) says so, as it
+says when the upper bound does not beat sim-only. Everything is scored at one
 resolution (the seed resized predictions and ground truth to 256x256): predictions are resized
 bilinearly (segmentation logits before the argmax), ground truth by nearest neighbour.
 
@@ -51,7 +54,8 @@ SEED_TABLE1 = {
 SEED_SOURCE = "seed 001 (Sim2Real), section 4, Table 1"
 _SEED_KEYS = {"Abs. Rel.": "abs_rel", "Sq. Rel.": "sq_rel", "RMSE": "rmse",
               "log RMSE": "rmse_log", "mIOU": "miou", "Accuracy": "pixel_accuracy"}
-ROLES = {"sim2real": "this model", "sim-only": "lower bound", "real-supervised": "upper bound"}
+ROLES = {"sim2real": "this model", "sim-only": "lower bound", "real-supervised": "upper bound",
+         "prior": "no image"}
 # Metric -> True when lower is better (Table 1: depth errors lower, segmentation higher).
 COMPARED = {"abs_rel": True, "sq_rel": True, "rmse": True, "rmse_log": True, "miou": False,
             "pixel_accuracy": False}
@@ -169,6 +173,51 @@ def score_set(arrays, info, num_classes, **kwargs) -> dict:
         arrays["pred_depth"] if info["has_depth"] else None, arrays["gt_depth"],
         arrays["gt_valid"], arrays["pred_labels"] if info["has_labels"] else None,
         arrays["gt_labels"], num_classes, **kwargs)
+
+
+# ---- the prior: what the sim training set says without looking at the image -------------------
+
+def fit_prior(dataset, num_classes, ignore_index=sim2real_data.IGNORE_LABEL):
+    """Per-pixel mean valid depth and per-pixel majority class of a labelled set.
+
+    Args:
+        dataset: finite batches of {"depth", "depth_valid", "labels"} of one spatial size.
+        num_classes: C; labels equal to `ignore_index` are not counted.
+    Returns:
+        predict_fn(image) -> (depth [B, h, w, 1] metres, one-hot logits [B, h, w, C]): the same
+        maps for every image, resized to its size. A pixel never valid (or never labelled)
+        takes the set's overall mean depth (most frequent class).
+    """
+    depth_sum = depth_count = class_count = None
+    for batch in dataset:
+        depth = batch["depth"].numpy()[..., 0].astype(np.float64)
+        valid = batch["depth_valid"].numpy()[..., 0] > 0.5
+        labels = batch["labels"].numpy().astype(np.int64)
+        if depth_sum is None:
+            depth_sum, depth_count = np.zeros(depth.shape[1:]), np.zeros(depth.shape[1:])
+            class_count = np.zeros(labels.shape[1:] + (num_classes,))
+        depth_sum += np.where(valid, depth, 0.0).sum(0)
+        depth_count += valid.sum(0)
+        known = (labels != ignore_index) & (labels >= 0) & (labels < num_classes)
+        one_hot = np.eye(num_classes)[np.where(known, labels, 0)] * known[..., None]
+        class_count += one_hot.sum(0)
+    if depth_sum is None:
+        raise ValueError("fit_prior: the dataset is empty")
+    overall = depth_sum.sum() / max(depth_count.sum(), 1.0)
+    mean_depth = np.where(depth_count > 0, depth_sum / np.maximum(depth_count, 1.0), overall)
+    majority = np.where(class_count.sum(-1) > 0, class_count.argmax(-1),
+                        class_count.sum((0, 1)).argmax())
+    depth_map = tf.constant(mean_depth[..., None], tf.float32)
+    logits_map = tf.one_hot(tf.constant(majority, tf.int32), num_classes)
+
+    def predict_fn(image):
+        shape = tf.shape(image)
+        size = shape[1:3]
+        depth = tf.image.resize(depth_map[None], size, method="nearest")
+        logits = tf.image.resize(logits_map[None], size, method="nearest")
+        reps = tf.stack([shape[0], 1, 1, 1])
+        return tf.tile(depth, reps), tf.tile(logits, reps)
+    return predict_fn
 
 
 # ---- supervised bounds --------------------------------------------------------------------------
@@ -293,7 +342,7 @@ def verdict(rows, data="real-like data") -> str:
     """The answer to QUESTION computed from the rows (roles "sim2real" and "sim-only"), with
     the share of the gap to the "real-supervised" upper bound that the model closes."""
     by_role = {row.get("role"): row for row in rows}
-    ours, lower, upper = (by_role.get(r) for r in ROLES)
+    ours, lower, upper = (by_role.get(r) for r in ("sim2real", "sim-only", "real-supervised"))
     question = QUESTION.replace("real-like data", data)
     if ours is None or lower is None:
         return f"{question} Cannot tell: the table lacks a sim2real or a sim-only row."
@@ -329,6 +378,42 @@ def verdict(rows, data="real-like data") -> str:
     return text
 
 
+def budget_check(rows) -> str:
+    """Whether the table can say anything, computed from the rows: does the real-supervised
+    upper bound beat the sim-only baseline, and does every model beat the image-blind prior,
+    on abs_rel and mIoU? If not, the budget (steps, images) is too small for the question."""
+    by_role = {row.get("role"): row for row in rows}
+    lower, upper, prior = (by_role.get(r) for r in ("sim-only", "real-supervised", "prior"))
+    problems, checked = [], []
+
+    def beats(a, b, key):
+        return (a[key] < b[key]) if COMPARED[key] else (a[key] > b[key])
+
+    for key in ("abs_rel", "miou"):
+        if upper is not None and lower is not None and _finite(upper, key) and \
+                _finite(lower, key):
+            checked.append(f"upper bound vs sim-only on {key}")
+            if not beats(upper, lower, key):
+                problems.append(f"the real-supervised upper bound does not beat sim-only on "
+                                f"{key} ({upper[key]:.4g} vs {lower[key]:.4g})")
+        if prior is None or not _finite(prior, key):
+            continue
+        for row in rows:
+            if row is prior or not _finite(row, key):
+                continue
+            checked.append(f"{row.get('role')} vs prior on {key}")
+            if not beats(row, prior, key):
+                problems.append(f"{row.get('role')} does not beat the prior on {key} "
+                                f"({row[key]:.4g} vs {prior[key]:.4g})")
+    if not checked:
+        return "Budget check: cannot tell (no prior, sim-only or upper-bound rows to compare)."
+    if problems:
+        return ("Budget check: FAILS, so the budget is too small for the comparison to say "
+                "anything: " + "; ".join(problems) + ".")
+    return (f"Budget check: passes ({len(checked)} comparisons: the upper bound beats sim-only "
+            "and every model beats the prior on abs_rel and mIoU).")
+
+
 def compare(rows, out_dir, *, data="real-like data") -> dict:
     """Writes the comparison table beside the seed's Table 1, with the computed verdict.
 
@@ -342,7 +427,7 @@ def compare(rows, out_dir, *, data="real-like data") -> dict:
     ours = [{"source": "this run", **{k: row.get(k) for k in COLUMNS if k != "source"}}
             for row in rows]
     table = ours + _seed_rows()
-    answer = verdict(rows, data)
+    answer, check = verdict(rows, data), budget_check(rows)
     paths = [tables.write_csv(table, out_dir / "comparison.csv", columns=COLUMNS)]
     seed_md = "\n".join(
         tables.markdown_table([{"Network": m, **dict(zip(part["columns"], values))}
@@ -356,11 +441,11 @@ def compare(rows, out_dir, *, data="real-like data") -> dict:
             + f"Seed rows: {SEED_SOURCE} (KITTI test images, 256x256; Jaipuria et al. and "
               "Zhou et al. are supervised on other real data sets, so they are upper bounds "
               "only loosely).\n\n"
-            + f"**{answer}**\n\n" + seed_md)
+            + f"**{check}**\n\n**{answer}**\n\n" + seed_md)
     paths.append(tables.atomic_write(out_dir / "comparison.md", text))
-    paths.append(tables.write_json({"rows": table, "verdict": answer, "seed_table1": SEED_TABLE1},
-                                   out_dir / "comparison.json"))
-    return {"rows": table, "verdict": answer, "paths": paths}
+    paths.append(tables.write_json({"rows": table, "budget_check": check, "verdict": answer,
+                                    "seed_table1": SEED_TABLE1}, out_dir / "comparison.json"))
+    return {"rows": table, "verdict": answer, "budget_check": check, "paths": paths}
 
 
 # ---- figures ------------------------------------------------------------------------------------
@@ -489,13 +574,27 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
             scores = score_set(predict_set(predict_fn, eval_ds, resolution), info, num_classes,
                                **kwargs)
             rows.append(_row(label, role, scores, steps=steps))
+    try:  # the image-blind prior of the simulation's training set
+        prior_ds, _ = sim2real_data.make_labelled_dataset(
+            opts.sim_data, "train", config=config, role="sim", training=False,
+            gt_size=resolution, batch_size=batch_size, require_labels=True)
+    except sim2real_data.DataError as err:
+        notes.append(f"prior skipped: {err}")
+    else:
+        scores = score_set(predict_set(fit_prior(prior_ds, num_classes), eval_ds, resolution),
+                           info, num_classes, **kwargs)
+        rows.append(_row(f"per-pixel prior of {opts.sim_data} train (no image)", "prior",
+                         scores))
+
     result = compare(rows, out, data=source)
     tables.write_json({"run": str(run_dir), "data": source, "split": split,
                        "resolution": _size_hw(resolution), "classes": info["class_names"],
-                       "rows": rows, "verdict": result["verdict"], "notes": notes,
+                       "rows": rows, "budget_check": result["budget_check"],
+                       "verdict": result["verdict"], "notes": notes,
                        "baseline_history": histories, "seconds": round(time.time() - t0, 2)},
                       out / "metrics.json")
-    return {"rows": rows, "verdict": result["verdict"], "notes": notes, "out": out}
+    return {"rows": rows, "budget_check": result["budget_check"], "verdict": result["verdict"],
+            "notes": notes, "out": out}
 
 
 def main(argv=None):

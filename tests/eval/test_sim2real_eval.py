@@ -154,7 +154,8 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     out = tmp_path / "eval"
     result = se.main([str(tmp_path / "run"), "--resolution", "8", "--baseline-steps", "2",
                       "--baseline-ngf", "4", "--out", str(out), "--grid-rows", "2"])
-    assert [r["role"] for r in result["rows"]] == ["sim2real", "sim-only", "real-supervised"]
+    assert [r["role"] for r in result["rows"]] == ["sim2real", "sim-only", "real-supervised",
+                                                   "prior"]
     keys = ["depth", "depth_valid", "image", "labels"]
     assert seen == {"sim_only": (2, 6, keys, 0), "real_supervised": (2, 6, keys, 0)}
     ours = result["rows"][0]
@@ -168,7 +169,41 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
                  "translations.png"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 3
+    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 4
+    assert metrics["budget_check"].startswith("Budget check:")
+    assert metrics["budget_check"] in (out / "comparison.md").read_text()
     assert metrics["verdict"].startswith(se.QUESTION.replace("real-like data",
                                                              "builtin:rooms-real"))
     assert "sim2real" in capsys.readouterr().out
+
+
+def test_prior_is_the_per_pixel_mean_depth_and_majority_class():
+    depth = np.array([[[1.0, 2.0], [3.0, 4.0]], [[3.0, 6.0], [5.0, 0.0]]])[..., None]
+    valid = (depth > 0).astype(np.float32)
+    labels = np.array([[[0, 1], [2, 255]], [[0, 2], [2, 255]]])
+    third = {"depth": depth[:1], "depth_valid": valid[:1], "labels": np.array([[[1, 2], [2, 255]]])}
+    ds = [dict(depth=tf.constant(depth, tf.float32), depth_valid=tf.constant(valid),
+               labels=tf.constant(labels)),
+          {k: tf.constant(v, tf.float32 if k != "labels" else tf.int32) for k, v in third.items()}]
+    predict = se.fit_prior(ds, num_classes=3)
+    d, logits = predict(tf.zeros((2, 2, 2, 3)))
+    # per pixel over the three maps: (1+3+1)/3, (2+6+2)/3, (3+5+3)/3, (4+4)/2 (one invalid)
+    np.testing.assert_allclose(d.numpy()[0, ..., 0], [[5 / 3, 10 / 3], [11 / 3, 4.0]], rtol=1e-6)
+    # majority: 0 (0, 0, 1), 2 (1, 2, 2), 2, and the never-labelled pixel takes the overall
+    # most frequent class (2: five of nine labelled pixels)
+    np.testing.assert_array_equal(np.argmax(logits.numpy(), -1)[1], [[0, 2], [2, 2]])
+    big_d, big_logits = predict(tf.zeros((1, 4, 6, 3)))
+    assert big_d.shape == (1, 4, 6, 1) and big_logits.shape == (1, 4, 6, 3)
+
+
+def test_budget_check_says_when_the_table_cannot_answer():
+    table = rows() + [{"model": "prior", "role": "prior", "abs_rel": 0.5, "miou": 0.2}]
+    assert se.budget_check(table).startswith("Budget check: passes (8 comparisons")  # 2 keys x (bound + 3 models vs prior)
+    weak = [dict(r) for r in table]
+    weak[2]["abs_rel"] = 0.35            # upper bound worse than sim-only
+    weak[0]["miou"] = 0.1                # the twin VAE below the prior
+    text = se.budget_check(weak)
+    assert text.startswith("Budget check: FAILS")
+    assert "upper bound does not beat sim-only on abs_rel (0.35 vs 0.3)" in text
+    assert "sim2real does not beat the prior on miou (0.1 vs 0.2)" in text
+    assert "cannot tell" in se.budget_check(rows()[:1])
