@@ -88,16 +88,22 @@ class Sim2RealConfig(config_lib.TrainConfig):
                       checkpoint_every=100, log_every=25, sample_every=100),
         "tiny": dict(batch_size=2, image_size=16, levels=2, width_mult=0.125, res_blocks=0,
                      n_train=6, n_test=2, stage1_steps=4, stage2_steps=4, lr=1e-3,
-                     data_check="first", checkpoint_every=2, log_every=2, sample_every=4,
+                     data_check="all", checkpoint_every=2, log_every=2, sample_every=4,
                      n_samples=2),
     }
+
+    def __post_init__(self):
+        # --steps N is the total over both stages, split in the ratio of the stage lengths
+        # (the preset's unless given): tiny 4 + 4, --steps 10 -> 5 + 5. config.json records
+        # the two stage lengths. --epochs is split the same way once the data size is known.
+        if self.steps is not None and self.steps >= 1:
+            s1, s2 = max(self.stage1_steps, 0), max(self.stage2_steps, 0)
+            first = round(self.steps * s1 / (s1 + s2)) if s1 + s2 else self.steps
+            self.stage1_steps, self.stage2_steps, self.steps = first, self.steps - first, None
 
     def validate(self):
         super().validate()
         err = config_lib.ConfigError
-        if self.steps is not None or self.epochs is not None:
-            raise err(f"sim2real trains in two stages: give --stage1-steps and --stage2-steps "
-                      f"(got steps={self.steps}, epochs={self.epochs})")
         if self.data is not None:
             raise err(f"sim2real reads two data sets: give --sim-data and --real-data "
                       f"(got --data {self.data})")
@@ -240,6 +246,25 @@ def _resolve_num_classes(config: Sim2RealConfig, run: runner.Run, info: dict) ->
               flush=True)
 
 
+def _resolve_epochs(config: Sim2RealConfig, run: runner.Run, info: dict) -> None:
+    """--epochs E: E passes over the simulation's training images in all, split between the
+    stages as --steps is; the stage lengths are recorded in config.json."""
+    if config.epochs is None:
+        return
+    if config.batch_size > min(info["n_sim"], info["n_real"]):
+        raise runner.RunError(f"--batch-size {config.batch_size}: expected at most the "
+                              f"{min(info['n_sim'], info['n_real'])} training images of the "
+                              f"smaller domain, found more")
+    total = max(1, math.ceil(config.epochs * info["n_sim"] / config.batch_size))
+    s1, s2 = config.stage1_steps, config.stage2_steps
+    first = round(total * s1 / (s1 + s2))
+    config.stage1_steps, config.stage2_steps, config.epochs = first, total - first, None
+    if run.chief:
+        runner.write_json_atomic(run.path / "config.json", config.to_dict())
+    print(f"--epochs: stage 1 {config.stage1_steps} + stage 2 {config.stage2_steps} "
+          f"iterations", flush=True)
+
+
 def stage1_checkpoint(run_path: Path) -> Path:
     return Path(run_path) / "checkpoints" / "stage1" / "ckpt"
 
@@ -317,6 +342,7 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
         stage2_source(config)               # fail before the data and networks are made
     sim_ds, real_ds, info = sim2real_data.make_sim2real_datasets(config)
     _resolve_num_classes(config, run, info)
+    _resolve_epochs(config, run, info)
     dataset = tf.data.Dataset.zip({"sim": sim_ds, "real": real_ds})
     n = config.n_samples
     sim_samples = next(iter(sim_ds.unbatch().batch(n)))["image"]
@@ -348,5 +374,5 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     if config.stage2_steps:
         model.set_stage(2)
         logs.update(runner.fit(model, dataset, run, total=end2, optimizers=optimizers,
-                               sample_fn=sample_fn))
+                               sample_fn=sample_fn, begin=end1))
     return logs

@@ -540,8 +540,14 @@ def validate_domain(files: DomainFiles, lookup: LabelLookup | None, check="all",
                 raise DataError(f"{files.rgb[i]}: expected an RGB image, found a .npy array")
             others = []
             if "depth" in maps and files.depth is not None and files.depth[i]:
-                check_depth_dtype(files.depth[i], probe_image(files.depth[i]),
-                                  files.spec.encoding)
+                found = check_depth_dtype(files.depth[i], probe_image(files.depth[i]),
+                                          files.spec.encoding)
+                if found == "grey8" and files.spec.encoding == "auto":
+                    raise DataError(
+                        f"{files.depth[i]}: expected 16-bit depth as the layout specifies "
+                        f"(simulation: centimetres, real: metres x 256) or .npy metres, found "
+                        f"an 8-bit image; declare \"depth_encoding\": \"grey8\" and "
+                        f"\"max_depth\" in dataset.json to train on 8-bit depth")
                 others.append(files.depth[i])
             if "labels" in maps and files.labels is not None and files.labels[i]:
                 others.append(files.labels[i])

@@ -1,0 +1,128 @@
+"""One training step under MirroredStrategy on 2 logical CPUs against single-device steps, for
+the modes whose losses depend on the batch (run by test_device_equivalence in a subprocess:
+the CPU must be split before TensorFlow runs any op).
+
+How the global value is formed: each replica takes its own half of the global batch and
+computes every batch-dependent quantity over that half (Sim2Real's MMD terms, FCR's
+occupancy class weights, batch-norm statistics), draws the same noise as a single device
+would for that half, and the replicas' gradients are averaged (each loss divided by the
+replicas in sync, then summed). So with plain SGD the mirrored update must equal the mean of
+the updates of two single-device models, each stepped on one half.
+
+Prints one line per case: CASE <name> <max |mirrored - reference|> <max |reference|>
+<max |full-batch single-device update - reference|>.
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfgan3d import distribute  # noqa: E402
+
+distribute.split_cpu(2)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "models"))
+
+
+def snapshot(model):
+    return [v.numpy().copy() for v in model.trainable_variables]
+
+
+def update(before, model):
+    return [b - v.numpy() for b, v in zip(before, model.trainable_variables)]
+
+
+def single_update(build, batch):
+    model = build()
+    model.run_eagerly = True
+    before = snapshot(model)
+    model.train_on_batch(batch)
+    return update(before, model)
+
+
+def halves(batch):
+    return [tf.nest.map_structure(lambda x: x[i * (x.shape[0] // 2):(i + 1) * (x.shape[0] // 2)],
+                                  batch) for i in (0, 1)]
+
+
+def mirrored_update(strategy, build, batch):
+    with strategy.scope():
+        model = build()
+    before = snapshot(model)
+    # One global batch; the strategy gives its first half to replica 0, the second to 1.
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, steps_per_epoch=1, verbose=0)
+    return update(before, model)
+
+
+def compare(name, strategy, build, batch):
+    parts = [single_update(build, half) for half in halves(batch)]
+    reference = [(a + b) / 2 for a, b in zip(*parts)]
+    mirrored = mirrored_update(strategy, build, batch)
+    full = single_update(build, batch)
+    worst = max(float(np.max(np.abs(m - r))) for m, r in zip(mirrored, reference))
+    scale = max(float(np.max(np.abs(r))) for r in reference)
+    full_gap = max(float(np.max(np.abs(f - r))) for f, r in zip(full, reference))
+    print("CASE", name, worst, scale, full_gap, flush=True)
+
+
+def sim2real_builder(stage):
+    from test_sim2real_model import CLASSES, SIZE  # noqa: F401
+    from tfgan3d.models.sim2real import Sim2RealVAE
+    from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
+
+    def build():
+        keras.utils.set_random_seed(3)
+        spec = Sim2RealNetSpec.scaled(image_size=16, levels=2, width_mult=0.125, res_blocks=0,
+                                      num_classes=3)
+        model = Sim2RealVAE(build_sim2real_networks(spec), seed=1)
+        model.compile(stage1_optimizer=keras.optimizers.SGD(0.05),
+                      stage2_optimizer=keras.optimizers.SGD(0.05))
+        model.set_stage(stage)
+        return model
+    return build
+
+
+def fcr_builder(phase):
+    from tfgan3d.models.fcr_alphagan import FCRAlphaGAN
+    tiny = dict(grid=(16, 8, 16), widths=(4, 8, 8), kernel=(3, 3, 3), latent_channels=4,
+                refiner_channels=4, refiner_blocks=1, code_d_units=(16, 16))
+
+    def build():
+        model = FCRAlphaGAN(**tiny, variant="alphagan", seed=0, eg_steps=1)
+        model.compile(**{f"{k}_optimizer": keras.optimizers.SGD(0.05) for k in "egdcr"})
+        model.set_phase(phase)
+        return model
+    return build
+
+
+def main():
+    strategy = distribute.get_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+    from test_objectives import scenes
+    from test_sim2real_model import toy_batch
+
+    s2r_batch = tf.nest.map_structure(tf.constant, toy_batch(4))
+    for stage in (1, 2):
+        compare(f"sim2real-stage{stage}", strategy, sim2real_builder(stage), s2r_batch)
+    voxels = scenes(4)
+    for phase in (1, 2):
+        compare(f"fcr-phase{phase}", strategy, fcr_builder(phase), voxels)
+
+    # SimGAN switches between its players inside the graph and refuses several replicas.
+    from tfgan3d.models.simgan import SimGAN
+    from tfgan3d.networks.simgan import build_discriminator, build_refiner
+    with strategy.scope():
+        model = SimGAN(build_refiner(1, filters=4, blocks=0), build_discriminator((35, 55, 1)))
+        try:
+            model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+            print("SIMGAN compiled", flush=True)
+        except ValueError as err:
+            print("SIMGAN refused", str(err).replace("\n", " "), flush=True)
+
+
+if __name__ == "__main__":
+    main()
