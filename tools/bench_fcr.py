@@ -66,6 +66,16 @@ def phase1_gflop_per_sample(model, schedule="ours"):
     raise ValueError(f"schedule must be 'ours' or 'original'; got {schedule!r}")
 
 
+def _busy_seconds():
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process) so far."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    own = os.times()
+    return ((user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK"),
+            own.user + own.system)
+
+
 def _parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=PRESETS, default="paper")
@@ -122,8 +132,9 @@ def main(argv=None):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
-    times = []
+    times, others = [], 0.0
     for i in range(args.warmup + args.iters):
+        busy0, own0 = _busy_seconds()
         start = time.perf_counter()
         logs = train_function(iterator)
         float(logs["recons_loss"])                       # wait for the step to finish
@@ -131,6 +142,8 @@ def main(argv=None):
         log(f"  {'warm-up' if i < args.warmup else 'iter'} {i + 1}: {seconds:.3f} s")
         if i >= args.warmup:
             times.append(seconds)
+            busy1, own1 = _busy_seconds()
+            others += max(0.0, (busy1 - busy0) - (own1 - own0))
 
     gflop = phase1_gflop_per_sample(model)
     median = statistics.median(times) if times else float("nan")
@@ -152,6 +165,8 @@ def main(argv=None):
         "gflop_per_sample_original_schedule":
             float(f"{phase1_gflop_per_sample(model, 'original'):.4g}"),
         "gflops_achieved": float(f"{gflop * args.batch / median:.4g}"),
+        # cores that other processes kept busy during the timed iterations (discard > ~0.1)
+        "other_procs_cores": round(others / sum(times), 2) if times else None,
     }
     print(json.dumps(result), flush=True)
     return result
