@@ -210,8 +210,8 @@ def pupil_shift(synthetic_images, refined_images):
         synthetic, refined = synthetic.mean(axis=-1), refined.mean(axis=-1)
     shifts = np.linalg.norm(pupil_centre(synthetic).reshape(-1, 2)
                             - pupil_centre(refined).reshape(-1, 2), axis=-1).astype(np.float64)
-    return {"mean_px": float(shifts.mean()), "std_px": float(shifts.std()), "n": len(shifts),
-            "shifts_px": shifts}
+    return {"mean_px": float(shifts.mean()), "std_px": float(shifts.std()),
+            "median_px": float(np.median(shifts)), "n": len(shifts), "shifts_px": shifts}
 
 
 def _realism_classifier(input_shape):

@@ -1,5 +1,6 @@
 """Evaluate a SimGAN run as the paper's section 3.1 does (Shrivastava et al. 2017).
 
+    python -m tfgan3d.eval simgan finding ...   (the finding over seeds: eval/simgan_finding.py)
     python -m tfgan3d.eval.simgan_eval RUN [--n-train 4000] [--n-test 1000]
         [--estimator-steps 500] [--batch-size 128] [--d 7] [--realism-steps 300]
         [--fc-widths 1000 100] [--conv-widths 32 32 64 80 192] [--test-data FOLDER]
@@ -248,6 +249,11 @@ def evaluate_run(run_dir, *, n_train=4000, n_test=1000, estimator_steps=500, bat
 
 
 def main(argv=None):
+    import sys
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["finding"]:   # the multi-seed experiment (eval/simgan_finding.py)
+        from tfgan3d.eval import simgan_finding
+        return simgan_finding.main(argv[1:])
     parser = argparse.ArgumentParser(prog="tfgan3d-eval simgan",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("run", help="simgan run folder")

@@ -60,9 +60,41 @@ def test_real_like_has_local_texture_that_synthetic_lacks(batches):
     synthetic = local_texture(batches["synthetic"]["image"])
     real = local_texture(batches["real-like"]["image"])
     assert synthetic.max() < 0.005  # flat shading: the Laplacian vanishes away from edges
-    assert real.min() > 0.01
-    # but the mean intensity is of the same kind: the domains differ locally, not globally
-    assert abs(batches["synthetic"]["image"].mean() - batches["real-like"]["image"].mean()) < 0.2
+    assert real.min() > 0.005
+
+
+def test_the_renderer_varies_lighting_lashes_and_glints_in_both_domains(batches):
+    # What UnityEyes varies is in the synthetic images too: the eyes' brightness spreads
+    # over more than the flat materials' range, lashes and glints are drawn.
+    synthetic = batches["synthetic"]["image"][..., 0]
+    assert np.percentile(synthetic.mean(axis=(1, 2)), 90) / np.percentile(
+        synthetic.mean(axis=(1, 2)), 10) > 1.4
+    # a corneal glint: a bright spot next to the dark pupil
+    y, x = np.mgrid[0:EYE_HEIGHT, 0:EYE_WIDTH]
+    pupil = batches["synthetic"]["pupil"]
+    near = np.hypot(x - pupil[:, :1, None], y - pupil[:, 1:, None]) < 6
+    span = [img[m].max() - img[m].min() for img, m in zip(synthetic, near)]
+    assert np.mean(np.array(span) > 0.25) > 0.8
+    # the same scene in both domains: real-like brightness follows the synthetic one
+    real = batches["real-like"]["image"][..., 0]
+    assert np.corrcoef(synthetic.mean(axis=(1, 2)), real.mean(axis=(1, 2)))[0, 1] > 0.8
+
+
+def test_content_only_is_the_real_like_eye_without_its_random_patterns(batches):
+    content = render_eyes(64, "real-like", seed=0, content_only=True)
+    real = batches["real-like"]
+    np.testing.assert_array_equal(content["gaze"], real["gaze"])
+    # no sensor noise, skin texture or iris streaks: only the systematic camera (its blur
+    # leaves the image smooth away from edges, up to the 8-bit steps)
+    assert local_texture(content["image"]).max() <= 2 / 255 + 1e-6
+    assert local_texture(real["image"]).min() >= 3 / 255
+    # the systematic part carries the camera's response: levels between black and white
+    assert content["image"].min() >= 0.05 and content["image"].max() <= 0.85
+    assert np.abs(content["image"] - real["image"]).mean() < 0.05   # the random part is small
+    again = render_eyes(2, "real-like", seed=0, start=1, content_only=True)
+    np.testing.assert_array_equal(again["image"][0], content["image"][1])
+    with pytest.raises(ValueError, match="content_only applies to the real-like domain"):
+        render_eyes(2, "synthetic", content_only=True)
 
 
 @pytest.mark.parametrize("domain", EYE_DOMAINS)
@@ -80,7 +112,10 @@ def test_pupil_moves_right_with_yaw_and_up_with_pitch(domain):
 def test_pupil_centre_recovers_the_rendered_pupil_on_synthetic_eyes():
     eyes = render_eyes(300, "synthetic", seed=2)
     error = np.linalg.norm(pupil_centre(eyes["image"]) - eyes["pupil"], axis=1)
-    assert error.max() < 1.0 and error.mean() < 0.2
+    # glints on the pupil and lashes near it (drawn since the renderer gained them) bias the
+    # centroid by up to ~2 px; without the closing and opening the coarse step lands on a
+    # lash cluster 11-19 px away in 6 of these 300 eyes
+    assert error.max() < 2.5 and error.mean() < 0.7
 
 
 def test_pupil_centre_of_a_drawn_disc_and_shapes():

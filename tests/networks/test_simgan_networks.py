@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tfgan3d.networks.simgan import (build_discriminator, build_refiner,
-                                     discriminator_map_shape)
+from tfgan3d.networks.simgan import (BorderPad2D, build_discriminator, build_refiner,
+                                     discriminator_map_shape, refiner_receptive_field)
 
 
 def test_eye_discriminator_gives_a_4x9_map_of_two_logits_at_35x55():
@@ -63,3 +63,53 @@ def test_bad_arguments_are_named():
         build_discriminator((35, 55, 1), head="patch")
     with pytest.raises(ValueError, match="blocks must be >= 0, got -1"):
         build_refiner(1, blocks=-1)
+
+
+@pytest.mark.parametrize("kernel", [3, 7])
+def test_refiner_cannot_see_the_border_of_a_constant_image(kernel):
+    # Mirrored padding: every layer's input stays constant, so the pixel next to the border
+    # refines exactly as the middle one. ("same" zero padding told the refiner where the
+    # border is, and the trained grids showed a frame.)
+    r = build_refiner(1, kernel=kernel, blocks=2, filters=8)
+    x = np.full((1, 35, 55, 1), 0.3, "float32")
+    y = np.asarray(r(x))[0, ..., 0]
+    middle = y[17, 27]
+    for border in (y[0], y[-1], y[:, 0], y[:, -1], y[1], y[:, 2]):
+        np.testing.assert_allclose(border, middle, atol=1e-6)
+    zeros = np.asarray(build_refiner(1, kernel=kernel, blocks=2, filters=8,
+                                     padding="zeros")(x))[0, ..., 0]
+    assert np.abs(zeros[0] - zeros[17, 27]).max() > 1e-3      # the old padding shows a frame
+
+
+def test_mirrored_padding_keeps_sizes_and_parameters():
+    for padding in ("reflect", "symmetric", "zeros"):
+        r = build_refiner(1, padding=padding)
+        assert r.count_params() == 640 + 8 * 36_928 + 65
+        assert r(np.zeros((1, 17, 40, 1), "float32")).shape == (1, 17, 40, 1)
+    pad = BorderPad2D(1, 1, "reflect")
+    row = np.tile(np.arange(4, dtype="float32").reshape(1, 1, 4, 1), (1, 2, 1, 1))
+    np.testing.assert_array_equal(np.asarray(pad(row))[0, 1, :, 0], [1, 0, 1, 2, 3, 2])
+    sym = np.asarray(BorderPad2D(1, 1, "symmetric")(row))[0, 1, :, 0]
+    np.testing.assert_array_equal(sym, [0, 0, 1, 2, 3, 3])
+    assert refiner_receptive_field(3, 4) == 19 and refiner_receptive_field(7, 10) == 127
+
+
+def test_noise_input_changes_outputs_only_when_on():
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 35, 55, 1)).astype("float32")
+    off = build_refiner(1, blocks=1, filters=8)
+    np.testing.assert_array_equal(np.asarray(off(x)), np.asarray(off(x)))
+    on = build_refiner(1, blocks=1, filters=8, noise_channels=2, seed=3)
+    first, second = np.asarray(on(x)), np.asarray(on(x))
+    assert first.shape == x.shape
+    assert np.abs(first - second).mean() > 1e-3               # fresh noise at every call
+    # the noise enters as 2 more input channels of the first conv: 3*3*(1+2)*8 + 8 weights
+    assert on.get_layer("conv_in").kernel.shape == (3, 3, 3, 8)
+    assert on.count_params() - off.count_params() == 3 * 3 * 2 * 8
+
+
+def test_bad_refiner_options_are_named():
+    with pytest.raises(ValueError, match="padding must be one of reflect, symmetric, zeros, "
+                                         "got 'same'"):
+        build_refiner(1, padding="same")
+    with pytest.raises(ValueError, match="noise_channels must be >= 0, got -1"):
+        build_refiner(1, noise_channels=-1)

@@ -44,7 +44,7 @@ _DEFAULT_COUNT = {("eyes", "synthetic"): 20000, ("eyes", "real"): 20000, ("eyes"
 _DEPTH_START = {"synthetic": 0, "real": 500_000_000, "test": 1_000_000_000}
 _EYE_SPLIT = {"synthetic": "synthetic-train", "real": "real-train", "test": "real-test"}
 _DECODE_CHECKS = 2000  # files fully decoded by the validation (all headers are read)
-_CACHE_VERSION = 1     # bump when the simulators or this module's scaling change
+_CACHE_VERSION = 2     # bump when the simulators or this module's scaling change
 
 
 def depth_to_unit(depth, max_depth=None):
