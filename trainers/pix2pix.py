@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -25,10 +26,12 @@ class Pix2PixConfig(config_lib.TrainConfig):
     data: str | None = "builtin:scenes-virtual"
     test_data: str | None = None      # default: the test split of --data
     layout: str = "auto"              # auto | folders | aligned
-    depth_encoding: str = "auto"      # auto | png16 | grey8 | npy
-    depth_scale: float | None = None  # metres per unit of 16-bit PNGs (dataset.json if absent)
+    # Depth format: a flag left out takes dataset.json's value, then the default (auto, 0.001,
+    # near-dark, 10 m); the resolved max_depth is written to config.json when the run starts.
+    depth_encoding: str | None = None   # auto | png16 | grey8 | npy
+    depth_scale: float | None = None  # metres per unit of 16-bit PNGs
     grey_convention: str | None = None  # near-dark | near-bright (8-bit grey depth)
-    max_depth: float = 10.0           # metres mapped to +1 of the generator's tanh
+    max_depth: float | None = None    # metres mapped to +1 of the generator's tanh
     load_size: int = 286
     crop_size: int = 256
     flip: bool = True
@@ -88,12 +91,9 @@ CONFIG = Pix2PixConfig
 
 
 def depth_spec(config: Pix2PixConfig) -> DepthSpec:
-    values = {"encoding": config.depth_encoding, "max_depth": config.max_depth}
-    if config.depth_scale is not None:
-        values["depth_scale"] = config.depth_scale
-    if config.grey_convention is not None:
-        values["grey_convention"] = config.grey_convention
-    return DepthSpec(**values)
+    """The flags' depth format; None fields are filled from dataset.json, then defaults."""
+    return DepthSpec(encoding=config.depth_encoding, depth_scale=config.depth_scale,
+                     grey_convention=config.grey_convention, max_depth=config.max_depth)
 
 
 def data_root(config: Pix2PixConfig, source: str):
@@ -107,6 +107,23 @@ def find_files(config: Pix2PixConfig, source: str, split: str) -> paired.PairedF
                                   spec=depth_spec(config))
     paired.validate_pairs(files)
     return files
+
+
+def find_test_files(config: Pix2PixConfig, train_files) -> paired.PairedFiles:
+    """The sample grids' pairs: --test-data's, else the test split of --data. Only a --data
+    folder with a train/ split and no test/ falls back to training pairs (said so); any other
+    problem, --test-data's above all, is an error."""
+    if config.test_data is None:
+        root = Path(data_root(config, config.data))
+        if (root / "train").is_dir() and not (root / "test").is_dir():
+            print(f"note: {root} has no test/ split; the sample grids show training pairs",
+                  flush=True)
+            return train_files
+        return find_files(config, config.data, "test")
+    try:
+        return find_files(config, config.test_data, "test")
+    except ValueError as err:
+        raise paired.DataError(f"--test-data {config.test_data}: {err}") from None
 
 
 def build_model(config: Pix2PixConfig) -> Pix2Pix:
@@ -181,11 +198,11 @@ def train(config: Pix2PixConfig, run: runner.Run) -> dict:
         print(f"dropped {len(dropped)} training pairs with more than "
               f"{config.max_invalid_fraction:.0%} invalid depth (kept {len(train_files)})",
               flush=True)
-    test_source = config.test_data or config.data
-    try:
-        test_files = find_files(config, test_source, "test")
-    except ValueError:
-        test_files = train_files  # a folder without a test split: sample from training data
+    if config.max_depth is None:           # from dataset.json (or the default), recorded
+        config.max_depth = float(train_files.spec.max_depth)
+        if run.chief:
+            runner.write_json_atomic(run.path / "config.json", config.to_dict())
+    test_files = find_test_files(config, train_files)
     total = runner.total_steps(config, len(train_files), default=1000)
     common = dict(crop_size=config.crop_size, max_depth=config.max_depth, seed=config.seed,
                   deterministic=config.deterministic)

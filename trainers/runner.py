@@ -242,7 +242,14 @@ def current_lr(optimizer) -> float:
 # ----------------------------------------------------------------------------- the fit loop
 
 def total_steps(config: config_lib.TrainConfig, examples: int | None, default: int) -> int:
-    """Training iterations from --steps, or --epochs over `examples` training examples."""
+    """Training iterations from --steps, or --epochs over `examples` training examples.
+
+    Raises:
+        RunError: --batch-size larger than the `examples` of the training set.
+    """
+    if examples and config.batch_size > examples:
+        raise RunError(f"--batch-size {config.batch_size}: expected at most the {examples} "
+                       f"training examples of the data set, found more")
     if config.steps is not None:
         return config.steps
     if config.epochs is not None:

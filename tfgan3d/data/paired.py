@@ -289,13 +289,21 @@ def _check_folder_pair(files, i, decode):
                             f"{info.height}x{info.width}")
     if decode:
         read_rgb(rgb_path)
-        read_depth(depth_path, files.spec)
+        _, valid = read_depth(depth_path, files.spec)
+        if not valid.any():
+            raise DataError(f"{depth_path}: expected some valid depth, found none (every "
+                            f"pixel 0, NaN or Inf)")
         if files.labels is not None:
             try:
-                decode_labels_tf(tf.io.read_file(files.labels[i]))
+                labels = decode_labels_tf(tf.io.read_file(files.labels[i])).numpy()
             except tf.errors.OpError as e:
                 raise DataError(f"{files.labels[i]}: expected a decodable labels PNG, found "
                                 f"corrupt data") from e
+            n = len(files.classes) if files.classes else None
+            top = int(labels[labels != 255].max(initial=0))
+            if n is not None and top >= n:
+                raise DataError(f"{files.labels[i]}: expected class ids 0..{n - 1} (the "
+                                f"{n} classes of dataset.json) or 255, found {top}")
 
 
 # ---- tf.data pipelines --------------------------------------------------------------------------
