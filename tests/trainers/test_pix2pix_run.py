@@ -81,6 +81,12 @@ def test_bad_config_value_is_named(tmp_path):
     assert "--crop-size 40" in str(err.value)
 
 
+def checkpoint_values(prefix) -> dict:
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if k not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+
+
 def test_resume_after_sigkill_continues_at_the_checkpoint(tmp_path):
     args = ["--mode", "pix2pix", "--preset", "tiny", "--run-dir", str(tmp_path),
             "--steps", "400", "--checkpoint-every", "5", "--log-every", "5",
@@ -88,20 +94,35 @@ def test_resume_after_sigkill_continues_at_the_checkpoint(tmp_path):
     ckpts = tmp_path / "00001-pix2pix-tiny" / "checkpoints"
     killed_at = kill_after_checkpoint(args, ckpts, 15)
     assert killed_at >= 15 and killed_at % 5 == 0
+    before_kill = checkpoint_values(tf.train.latest_checkpoint(str(ckpts)))
 
-    run = runner.run_mode("pix2pix", {"resume": "latest", "run_dir": str(tmp_path),
-                                      "steps": killed_at + 10})
+    # Restored, with nothing left to do: the state equals the one saved before the kill,
+    # every network weight, optimizer slot and counter.
+    opts = {"resume": "latest", "run_dir": str(tmp_path)}
+    restored = runner.run_mode("pix2pix", {**opts, "steps": killed_at})
+    after = checkpoint_values(restored.checkpoint.write(str(tmp_path / "restored" / "ckpt")))
+    assert sorted(after) == sorted(before_kill)
+    assert [k for k in after if not np.array_equal(after[k], before_kill[k])] == []
+
+    run = runner.run_mode("pix2pix", {**opts, "steps": killed_at + 10})
     assert run.path.name == "00001-pix2pix-tiny"
     steps = [int(r["step"]) for r in read_rows(run.path)]
     assert steps == list(range(5, killed_at + 11, 5))       # no gap, no duplicate row
-    from tfgan3d.export import load_trained
-    config, model, _ = load_trained(run.path)
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpts)))
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == killed_at + 10
     # Each optimizer stepped exactly once per iteration across the kill and the resume.
     iterations = [k for k in reader.get_variable_to_shape_map() if "iteration" in k
                   and k.startswith("opt_g")]
     assert iterations and reader.get_tensor(iterations[0]) == killed_at + 10
+    # What load_trained gives (export, evaluation) is the networks the run ended with.
+    from tfgan3d.export import load_trained
+    _, model, _ = load_trained(run.path)
+    trained = run.checkpoint.model
+    for loaded, ended in ((model.generator, trained.generator),
+                          (model.discriminator, trained.discriminator)):
+        assert len(loaded.weights) == len(ended.weights)
+        for a, b in zip(loaded.weights, ended.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
 EXPORTED = serving_script("""
