@@ -10,7 +10,8 @@ initialisation and input order; the two training domains of one seed share the p
 budget and every other option. Writes to OUT:
   seed-S/train-DOMAIN/run/          the training run of that seed and domain
   seed-S/train-DOMAIN/cells/<train>-on-<test>/  predictions, metrics and grid (pix2pix_eval)
-  seed-S/train-DOMAIN/result.json   the arm's metrics on both test sets (reused by --reuse)
+  seed-S/train-DOMAIN/result.json   the arm's metrics on both test sets (reused by --reuse; an
+                                    arm without it resumes its run's newest checkpoint)
   domains.csv, domains.md           the 2x2 table, mean +- std over seeds (rows: training
                                     domain, columns: test domain), the per-seed tables, verdicts
   domains.json                      all metrics; per test set whether in-domain beats
@@ -40,8 +41,14 @@ def _arm(train_name, sources, preset, extra, median_scaling):
     def run(seed, arm_dir):
         from tfgan3d.trainers import runner
 
-        options = {"preset": preset, "data": sources[train_name], "run_dir": str(arm_dir),
-                   "run_name": "run", **extra, "seed": seed}
+        started = [p for p in sorted(arm_dir.glob("*-pix2pix-*-run"))
+                   if (p / "checkpoints" / "checkpoint").exists()]
+        if started:  # an interrupted arm: resume its run at the newest checkpoint
+            print(f"seed {seed} train {train_name}: resuming {started[-1]}", flush=True)
+            options = {"resume": str(started[-1]), "run_dir": str(arm_dir)}
+        else:
+            options = {"preset": preset, "data": sources[train_name], "run_dir": str(arm_dir),
+                       "run_name": "run", **extra, "seed": seed}
         run_dir = runner.run_mode("pix2pix", options).path
         metrics = {"run": str(run_dir)}
         for test_name, src in sources.items():

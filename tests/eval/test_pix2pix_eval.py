@@ -1,5 +1,6 @@
 """The pix2pix evaluation program and the 2x2 domain experiment on the tiny preset."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,6 +62,33 @@ def test_reuse_picks_up_finished_arms(experiment, monkeypatch):
     again = pix2pix_domains.run_experiment(out, preset="tiny", extra={"steps": 10},
                                            seeds=(0, 1), reuse=True)
     assert again["per_seed"][1]["cells"] == result["per_seed"][1]["cells"]
+
+
+def test_an_interrupted_arm_resumes_its_run_instead_of_training_anew(experiment, monkeypatch):
+    out, result = experiment
+    from tfgan3d.trainers import runner
+
+    arm = out / "seed-1" / "train-virtual"
+    done = arm / "result.json"
+    saved = done.read_text()
+    done.unlink()                                   # as if killed after training, before eval
+    calls, real_run_mode = [], runner.run_mode
+
+    def recording(mode, options):
+        calls.append(dict(options))
+        return real_run_mode(mode, options)
+
+    monkeypatch.setattr(runner, "run_mode", recording)
+    try:
+        again = pix2pix_domains.run_experiment(out, preset="tiny", extra={"steps": 10},
+                                               seeds=(0, 1), reuse=True)
+    finally:
+        done.write_text(saved)
+    assert [c.get("resume") for c in calls] == [result["per_seed"][1]["runs"]["virtual"]]
+    assert sorted(p.name for p in arm.glob("*-pix2pix-*")) == [
+        Path(result["per_seed"][1]["runs"]["virtual"]).name]  # no second run folder
+    for cell, metrics in result["per_seed"][1]["cells"].items():  # the same checkpoint scored
+        assert again["per_seed"][1]["cells"][cell] == pytest.approx(metrics), cell
 
 
 def test_eval_outputs_agree_with_the_metric_code(experiment):
