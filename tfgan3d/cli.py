@@ -17,12 +17,15 @@ def pop_debug(argv: list[str]) -> tuple[list[str], bool]:
 
 
 def is_user_error(err: BaseException) -> bool:
-    """Errors that describe the input, not the program: ValueError (ConfigError, RunError,
-    DataError and the readers' checks), missing or unwritable files, and TensorFlow's errors
+    """Errors that describe the input, not the program: ValueError (ConfigError, DataError
+    and the readers' checks), the runner's RunError (NaN stops included), missing or unwritable files, and TensorFlow's errors
     about the data it was given (a corrupt file met by the input pipeline)."""
     if isinstance(err, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                         IsADirectoryError, PermissionError)):
         return True
+    runner = sys.modules.get("tfgan3d.trainers.runner")
+    if runner is not None and isinstance(err, runner.RunError):
+        return True              # a run that cannot start or had to stop (a RuntimeError)
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         return isinstance(err, (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
