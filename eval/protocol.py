@@ -217,9 +217,14 @@ def summarize(results: Mapping[int, Mapping[str, Mapping[str, float]]],
 
 
 def verdict_line(v: Mapping) -> str:
-    """'holds in 2 of 3 seeds (0: yes, 1: yes, 2: no) -> does not hold' for a verdict dict."""
-    seeds = ", ".join(f"{s}: {'yes' if ok else 'no'}" for s, ok in v["per_seed"].items())
-    outcome = "HOLDS" if v["holds"] else "does not hold"
+    """'holds in 2 of 3 seeds (0: yes, 1: yes, 2: no) -> does not hold' for a verdict dict; a
+    seed whose arms are not all there reads 'n/a' and the outcome 'incomplete'."""
+    missing = {str(s) for s in v.get("missing", {})}
+    seeds = ", ".join(f"{s}: {'n/a' if str(s) in missing else 'yes' if ok else 'no'}"
+                      for s, ok in v["per_seed"].items())
+    outcome = ("HOLDS" if v["holds"] else
+               f"incomplete ({len(missing)} seed{'s' * (len(missing) > 1)} missing arms)"
+               if missing else "does not hold")
     return f"{v['claim']}: holds in {v['holds_in']} of {v['of']} seeds ({seeds}) -> {outcome}"
 
 

@@ -61,6 +61,7 @@ def test_experiment_writes_rows_summary_and_verdicts(tmp_path):
     assert v["missing arm"]["holds_in"] == 0 and "absent" in v["missing arm"]["missing"][0]
     md = (tmp_path / "summary.md").read_text()
     assert "10.5000 +- 0.7071" in md and "holds in 1 of 2 seeds" in md
+    assert "missing arm: holds in 0 of 2 seeds (0: n/a, 1: n/a) -> incomplete (2 seeds" in md
     saved = json.loads((tmp_path / "protocol.json").read_text())
     assert saved["seeds"] == [0, 1] and len(saved["per_seed_rows"]) == 4
     assert (tmp_path / "per_seed.csv").read_text().splitlines()[0] == "seed,arm,error,score"
