@@ -34,10 +34,15 @@ def is_user_error(err: BaseException) -> bool:
 
 
 def one_line(err: BaseException) -> str:
-    """The first line of the error's message (TensorFlow's carry graph context below it)."""
+    """The error's message on one line (for TensorFlow's, the first line: graph context
+    follows it)."""
     message = getattr(err, "message", None) or str(err) or type(err).__name__
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    text = lines[0] if lines else type(err).__name__
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(err, tf.errors.OpError):
+        text = lines[0] if lines else type(err).__name__   # below it: graph context
+    else:       # our messages: a list of problems joined on the one line
+        text = " ".join(lines) if lines else type(err).__name__
     if isinstance(err, OSError) and getattr(err, "filename", None) and \
             str(err.filename) not in text:
         text = f"{err.filename}: {text}"
