@@ -2,6 +2,7 @@
 
   pix2pix   metrics, .npy predictions and grids of a pix2pix run on a test set
   domains   the seed's 2x2 virtual / real-like train-test experiment
+  report    one HTML page from experiment and run folders (tables, verdicts, pictures)
   render    VTK renders of voxel scenes in a .npy file
   fcr       fcr_alphagan: recons | checkpoints | interpolate | noise | latent | compare
   sim2real  depth / segmentation metrics of a sim2real run against sim-only and real-supervised baselines
@@ -17,6 +18,7 @@ from tfgan3d import cli
 PROGRAMS = {
     "pix2pix": "tfgan3d.eval.pix2pix_eval",
     "domains": "tfgan3d.eval.pix2pix_domains",
+    "report": "tfgan3d.eval.report",
     "render": "tfgan3d.eval.render",
     "fcr": "tfgan3d.eval.fcr_eval",
     "sim2real": "tfgan3d.eval.sim2real_eval",
