@@ -1,6 +1,7 @@
 # `make demo`: install, then train pix2pix on the built-in scenes and run the seed's 2x2
 # virtual / real-like experiment (quick preset; SEEDS="0 1 2" for the full protocol; finished arms
-# are reused, so an interrupted demo resumes). `make test`: install, then run the tests.
+# are reused, so an interrupted demo resumes), then write the page runs/demo/index.html.
+# `make test`: install, then run the tests.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -19,7 +20,8 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains --seeds $(SEEDS) --reuse
+	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains --seeds $(SEEDS) --reuse --mask-d
+	$(PY) -m tfgan3d.eval report runs/pix2pix-domains --out runs/demo
 
 test: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
