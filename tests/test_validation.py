@@ -1,0 +1,161 @@
+"""Validation before the run starts and the one error path: config ranges, --epochs with
+every preset, sim2real's --steps split, data checked by content as declared, one `error:`
+line with a non-zero exit (traceback only with --debug)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfgan3d import config as config_lib
+from tfgan3d import registry, train
+from tfgan3d.data import paired, sim2real_data
+from tfgan3d.data.images import DataError
+from tfgan3d.data.scene_files import write_scene_dataset
+
+
+def resolve(mode, **options):
+    module = registry.get_mode(mode)
+    return config_lib.resolve_config(module.CONFIG, mode, {"preset": "tiny", **options})
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"lr": -1.0}, "--lr: expected > 0, got -1.0"),
+    ({"lr": float("nan")}, "--lr: expected a finite number"),
+    ({"beta1": 5.0}, "--beta1: expected a value in [0, 1), got 5.0"),
+    ({"ngf": 0}, "--ngf: expected >= 1, got 0"),
+    ({"lambda_l1": -2.0}, "--lambda-l1: expected >= 0"),
+    ({"lr_schedule": "piecewise", "lr_boundaries": (20, 10), "lr_factors": (1, .5, .1)},
+     "--lr-boundaries: expected increasing iterations >= 1, got 20 10"),
+])
+def test_out_of_range_values_are_refused(options, words):
+    with pytest.raises(config_lib.ConfigError) as err:
+        resolve("pix2pix", **options)
+    assert words in str(err.value)
+
+
+def test_fcr_widths_and_simgan_momentum_ranges():
+    with pytest.raises(config_lib.ConfigError, match="--widths: expected >= 1"):
+        resolve("fcr_alphagan", widths=(0, 8))
+    with pytest.raises(config_lib.ConfigError, match="--momentum"):
+        resolve("simgan", momentum=1.5)
+
+
+@pytest.mark.parametrize("mode", ["pix2pix", "simgan", "fcr_alphagan", "sim2real"])
+@pytest.mark.parametrize("preset", ["tiny", "quick", "paper"])
+def test_epochs_replaces_the_presets_steps(mode, preset):
+    config = resolve(mode, preset=preset, epochs=2.0)
+    assert config.epochs == 2.0 and config.steps is None
+
+
+def test_sim2real_steps_split_in_the_presets_ratio():
+    tiny = resolve("sim2real", steps=10)            # tiny: 4 + 4
+    assert (tiny.stage1_steps, tiny.stage2_steps, tiny.steps) == (5, 5, None)
+    paper = resolve("sim2real", preset="paper", steps=1000)
+    ratio = paper.stage1_steps / 1000
+    default = resolve("sim2real", preset="paper")
+    assert ratio == pytest.approx(default.stage1_steps / (default.stage1_steps +
+                                                          default.stage2_steps), abs=1e-3)
+    assert paper.stage1_steps + paper.stage2_steps == 1000
+
+
+def test_batch_larger_than_the_data_is_refused():
+    from tfgan3d.trainers import runner
+    with pytest.raises(runner.RunError, match="--batch-size 100000: expected at most the 8"):
+        runner.total_steps(resolve("pix2pix", batch_size=100000), 8, default=10)
+
+
+def test_train_cli_prints_one_error_line_and_debug_shows_the_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--mode", "pix2pix", "--preset", "tiny", "--beta1", "5"])
+    assert exit_info.value.code == "error: --beta1: expected a value in [0, 1), got 5.0"
+    with pytest.raises(config_lib.ConfigError):
+        train.main(["--mode", "pix2pix", "--preset", "tiny", "--beta1", "5", "--debug"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["tfgan3d.eval", "pix2pix", "/nowhere/run"],
+    ["tfgan3d.export", "/nowhere/run", "--out", "/tmp/nowhere-serving"],
+])
+def test_eval_and_export_exit_non_zero_with_one_line(argv):
+    done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1, (done.returncode, done.stderr[-800:])
+    assert "Traceback" not in done.stderr
+    assert [l for l in done.stderr.splitlines() if l.startswith("error: ")], done.stderr[-800:]
+
+
+@pytest.fixture(scope="module")
+def folder_set(tmp_path_factory):
+    return write_scene_dataset(tmp_path_factory.mktemp("data") / "set", "virtual", 2, 1, 16, 16)
+
+
+def copy_set(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_dataset_json_max_depth_and_encoding_are_honoured(folder_set, tmp_path):
+    from tfgan3d.trainers import pix2pix
+    root = copy_set(folder_set, tmp_path / "set")
+    meta = json.loads((root / "dataset.json").read_text())
+    (root / "dataset.json").write_text(json.dumps({**meta, "max_depth": 20.0,
+                                                   "depth_encoding": "png16"}))
+    config = resolve("pix2pix", data=str(root))
+    files = pix2pix.find_files(config, str(root), "train")
+    assert (files.spec.max_depth, files.spec.encoding) == (20.0, "png16")
+    flagged = pix2pix.find_files(resolve("pix2pix", data=str(root), max_depth=5.0),
+                                 str(root), "train")
+    assert flagged.spec.max_depth == 5.0                 # a given flag still wins
+
+
+def test_all_invalid_depth_is_an_error(folder_set, tmp_path):
+    root = copy_set(folder_set, tmp_path / "set")
+    meta = json.loads((root / "dataset.json").read_text())
+    (root / "dataset.json").write_text(json.dumps(
+        {k: v for k, v in meta.items() if k != "depth_encoding"}))
+    for f in (root / "train" / "depth").iterdir():
+        f.unlink()
+        np.save(f.with_suffix(".npy"), np.full((16, 16), np.nan, np.float32))
+    files = paired.discover_pairs(root, "train")
+    with pytest.raises(DataError, match="expected some valid depth, found none"):
+        paired.validate_pairs(files)
+
+
+def test_label_beyond_the_declared_classes_is_an_error(folder_set, tmp_path):
+    root = copy_set(folder_set, tmp_path / "set")
+    label = sorted((root / "train" / "labels").iterdir())[0]
+    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(label)
+    files = paired.discover_pairs(root, "train")
+    assert files.classes
+    with pytest.raises(DataError, match=f"{label.name}: expected class ids 0..{len(files.classes) - 1}"):
+        paired.validate_pairs(files)
+
+
+def test_sim2real_8bit_depth_where_16bit_is_specified_is_an_error(folder_set, tmp_path):
+    root = copy_set(folder_set, tmp_path / "set")
+    meta = json.loads((root / "dataset.json").read_text())
+    (root / "dataset.json").write_text(json.dumps(
+        {k: v for k, v in meta.items() if k != "depth_encoding"}))
+    for f in (root / "train" / "depth").iterdir():
+        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(f)
+    files = sim2real_data.discover_domain(root, "train", "sim")
+    with pytest.raises(DataError, match="expected 16-bit depth as the layout specifies"):
+        sim2real_data.validate_domain(files, None, "headers", maps=("depth",))
+
+
+def test_pix2pix_unreadable_test_data_is_an_error(folder_set, tmp_path):
+    from tfgan3d.trainers import pix2pix
+    config = resolve("pix2pix", data=str(folder_set), test_data=str(tmp_path / "nowhere"))
+    train_files = pix2pix.find_files(config, str(folder_set), "train")
+    with pytest.raises(DataError, match="--test-data"):
+        pix2pix.find_test_files(config, train_files)
+    root = copy_set(folder_set, tmp_path / "set")
+    rgb = sorted((root / "test" / "rgb").iterdir())[0]
+    rgb.write_bytes(rgb.read_bytes()[:40])
+    config = resolve("pix2pix", data=str(root))
+    with pytest.raises(DataError, match=rgb.name):
+        pix2pix.find_test_files(config, pix2pix.find_files(config, str(root), "train"))
