@@ -443,61 +443,54 @@ def _sample_real_spec(rng):
     floor = _material(rng, ("wood", "wood", "fabric", "paint")[rng.integers(4)])[0]
     ceiling = _hsv(0.0, 0.0, rng.uniform(0.75, 0.95))
     colours = np.array([wall, wall, floor, ceiling, wall, wall])
-    patterns = []
-    for _ in range(rng.integers(0, 5)):
-        surface = int(rng.choice([0, 1, 5, 5, _FLOOR]))
-        length = room[2] if surface in (0, 1, _FLOOR) else room[0]
-        patterns.append(LightPattern(
-            surface, "spot" if rng.random() < 0.6 else "stripes",
-            rng.uniform(0.0, length), rng.uniform(0.3, room[1] if surface != _FLOOR else room[0]),
-            rng.uniform(0.3, 1.0), rng.uniform(0.0, np.pi),
-            tuple(rng.uniform(0.2, 0.8) * np.array(_hsv(rng.random(), rng.uniform(0, 0.6), 1)))))
-    waves = rng.normal(size=(8, 3))
-    waves *= (np.geomspace(3.0, 60.0, 8) / np.linalg.norm(waves, axis=1))[:, None]
-    texture = Texture(("wood", "tile", "carpet")[rng.integers(3)],
-                      ("plaster", "wallpaper", "panels")[rng.integers(3)],
-                      rng.uniform(0.12, 0.5), waves, rng.uniform(0, 2 * np.pi, 8),
-                      rng.uniform(0, 100))
+    patterns = _light_patterns(rng, room, rng.integers(0, 5), [0, 1, 5, 5, _FLOOR])
+    texture = _room_texture(rng)
     return SceneSpec(room, camera, primitives, main, main_colour, rng.uniform(0.12, 0.3),
                      colours, patterns, texture, shadows=True, extra_lights=extra)
 
 
-def _sample_spec(rng, domain):
-    real = domain == "real-like"
-    # Room and camera sizes keep every visible point within MAX_DEPTH of the camera.
-    room = (rng.uniform(3.5, 6.5), rng.uniform(2.4, 3.0), rng.uniform(4.0, 7.5))
-    camera = Camera((rng.uniform(1.0, room[0] - 1.0), rng.uniform(1.1, 1.8),
-                     rng.uniform(0.3, 0.9)),
-                    yaw=rng.uniform(-0.35, 0.35), pitch=-rng.uniform(0.08, 0.35),
-                    roll=rng.normal(0.0, 0.03) if real else 0.0)
-    primitives = _place(rng, rng.integers(3, 10) if real else rng.integers(1, 5), room, camera,
-                        real)
-    light = (rng.uniform(0.5, room[0] - 0.5), room[1] - 0.25, rng.uniform(0.5, room[2] - 0.5))
-    wall = _hsv(rng.random(), rng.uniform(0.0, 0.35 if real else 0.5), rng.uniform(0.7, 0.95))
-    floor_value = rng.uniform(0.4, 0.8)
-    floor = _hsv(rng.uniform(0.05, 0.12) if real else rng.random(), rng.uniform(0.1, 0.6),
-                 floor_value)
-    colours = np.array([wall, wall, floor, (0.8, 0.8, 0.8), wall, wall])
+def _light_patterns(rng, room, count, surfaces):
+    """`count` spots or blinds' stripes of coloured light on the given room surfaces."""
     patterns = []
-    for _ in range(rng.integers(0, 5) if real else rng.integers(1, 4)):
-        surface = int(rng.choice([0, 1, 5, 5, _FLOOR] if real else [0, 1, 5, 5]))
+    for _ in range(count):
+        surface = int(rng.choice(surfaces))
         length = room[2] if surface in (0, 1, _FLOOR) else room[0]
         patterns.append(LightPattern(
             surface, "spot" if rng.random() < 0.6 else "stripes",
             rng.uniform(0.0, length), rng.uniform(0.3, room[1] if surface != _FLOOR else room[0]),
             rng.uniform(0.3, 1.0), rng.uniform(0.0, np.pi),
             tuple(rng.uniform(0.2, 0.8) * np.array(_hsv(rng.random(), rng.uniform(0, 0.6), 1)))))
-    texture = None
-    if real:
-        waves = rng.normal(size=(8, 3))
-        waves *= (np.geomspace(3.0, 60.0, 8) / np.linalg.norm(waves, axis=1))[:, None]
-        texture = Texture(("wood", "tile", "carpet")[rng.integers(3)],
-                          ("plaster", "wallpaper", "panels")[rng.integers(3)],
-                          rng.uniform(0.12, 0.5), waves, rng.uniform(0, 2 * np.pi, 8),
-                          rng.uniform(0, 100))
-    tint = rng.uniform(0.8, 1.1, 3) if real else np.ones(3)
-    return SceneSpec(room, camera, primitives, light, tuple(tint / tint.max()),
-                     rng.uniform(0.2, 0.4), colours, patterns, texture, shadows=True)
+    return patterns
+
+
+def _room_texture(rng):
+    """Procedural floor and wall textures of a real-like room."""
+    waves = rng.normal(size=(8, 3))
+    waves *= (np.geomspace(3.0, 60.0, 8) / np.linalg.norm(waves, axis=1))[:, None]
+    return Texture(("wood", "tile", "carpet")[rng.integers(3)],
+                   ("plaster", "wallpaper", "panels")[rng.integers(3)],
+                   rng.uniform(0.12, 0.5), waves, rng.uniform(0, 2 * np.pi, 8),
+                   rng.uniform(0, 100))
+
+
+def _sample_spec(rng, domain="virtual"):
+    """A Regime-V scene: 1-4 primitives in flat colours, one white light, light patterns."""
+    if domain != "virtual":
+        raise ValueError(f"_sample_spec samples the virtual domain; got {domain!r}")
+    # Room and camera sizes keep every visible point within MAX_DEPTH of the camera.
+    room = (rng.uniform(3.5, 6.5), rng.uniform(2.4, 3.0), rng.uniform(4.0, 7.5))
+    camera = Camera((rng.uniform(1.0, room[0] - 1.0), rng.uniform(1.1, 1.8),
+                     rng.uniform(0.3, 0.9)),
+                    yaw=rng.uniform(-0.35, 0.35), pitch=-rng.uniform(0.08, 0.35), roll=0.0)
+    primitives = _place(rng, rng.integers(1, 5), room, camera, False)
+    light = (rng.uniform(0.5, room[0] - 0.5), room[1] - 0.25, rng.uniform(0.5, room[2] - 0.5))
+    wall = _hsv(rng.random(), rng.uniform(0.0, 0.5), rng.uniform(0.7, 0.95))
+    floor_value = rng.uniform(0.4, 0.8)
+    floor = _hsv(rng.random(), rng.uniform(0.1, 0.6), floor_value)
+    colours = np.array([wall, wall, floor, (0.8, 0.8, 0.8), wall, wall])
+    patterns = _light_patterns(rng, room, rng.integers(1, 4), [0, 1, 5, 5])
+    return SceneSpec(room, camera, primitives, light, (1.0, 1.0, 1.0),
+                     rng.uniform(0.2, 0.4), colours, patterns, None, shadows=True)
 
 
 # --- ray casting: vectors are (3, N) arrays, one row per axis ------------------------------
