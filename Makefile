@@ -20,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains --seeds $(SEEDS) --reuse --mask-d
+	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains --seeds $(SEEDS) --reuse
 	$(PY) -m tfgan3d.eval report runs/pix2pix-domains --out runs/demo
 
 test: setup

@@ -2,7 +2,7 @@
 model on both, and write the 2x2 table, over several seeds.
 
     python -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains
-        [--seeds 0 1 2] [--steps N] [--virtual SOURCE] [--real SOURCE] [--reuse] [--mask-d]
+        [--seeds 0 1 2] [--steps N] [--virtual SOURCE] [--real SOURCE] [--reuse] [--no-mask-d]
 
 Experiments #1-#4 of seed 000: train V / test V, train R / test R, train V / test R,
 train R / test V. Each seed draws its own built-in data (training and test sets), network
@@ -145,7 +145,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, help="training iterations per model")
     protocol.add_arguments(parser)
     parser.add_argument("--mask-d", dest="mask_d", action="store_true", default=None,
-                        help="D sees G's depth masked as the target (pix2pix --mask-d)")
+                        help="D sees G's depth masked as the target (pix2pix --mask-d, the "
+                             "default)")
     parser.add_argument("--no-mask-d", dest="mask_d", action="store_false")
     parser.add_argument("--median-scaling", action="store_true")
     args = parser.parse_args(argv)

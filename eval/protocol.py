@@ -139,8 +139,9 @@ class Experiment:
         self.results[seed][arm] = metrics
         return metrics
 
-    def write(self, *, title: str, claims: Sequence[Claim] = (), metrics: Sequence[str] | None = None,
-              notes: str = "", extra: Mapping | None = None) -> dict:
+    def write(self, *, title: str, claims: Sequence[Claim] = (),
+              metrics: Sequence[str] | None = None, notes: str = "",
+              extra: Mapping | None = None) -> dict:
         """Writes per_seed.csv, summary.csv, summary.md and protocol.json; returns the summary.
 
         Args:
@@ -236,8 +237,8 @@ def render_markdown(summary: Mapping, *, title: str) -> str:
     n = len({r["seed"] for r in summary["per_seed_rows"]})
     text = tables.markdown_table(rows, columns=["arm", *metrics],
                                  title=f"{title} (mean +- std over {n} seeds)")
-    text += "\n" + tables.markdown_table(summary["per_seed_rows"], columns=["seed", "arm", *metrics],
-                                         title="per seed")
+    text += "\n" + tables.markdown_table(summary["per_seed_rows"],
+                                         columns=["seed", "arm", *metrics], title="per seed")
     if summary["verdicts"]:
         text += "\n### verdicts\n\n" + "".join(f"- {verdict_line(v)}\n"
                                                 for v in summary["verdicts"])

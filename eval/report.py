@@ -40,7 +40,7 @@ SEED_CLAIMS = {
                  "'universally bad' on the other: in-domain beats cross-domain on both test "
                  "sets (Regime-V virtual scenes, Regime-R real rooms with faulty depth maps).",
         "numbers": "The seed reports the 2x2 experiment qualitatively (its figures 4-7).",
-        "command": "python -m tfgan3d.eval domains --preset quick --seeds 0 1 2 --mask-d",
+        "command": "python -m tfgan3d.eval domains --preset quick --seeds 0 1 2",
     },
     "simgan": {
         "title": "SimGAN: refined synthetic eyes train a better gaze estimator (seeds 003, 004)",
@@ -273,7 +273,8 @@ def _run_links(runs, out: Path) -> str:
         f"<li><a href='{_e(os.path.relpath(r['path'] / 'config.json', out))}'>"
         f"{_e(r['path'].name)}</a> ({_e(r['config'].get('preset'))}, seed "
         f"{_e(r['config'].get('seed'))})</li>" for r in runs)
-    return f"<details><summary>runs ({len(runs)}): config.json</summary><ul>{items}</ul></details>\n"
+    return (f"<details><summary>runs ({len(runs)}): config.json</summary><ul>{items}</ul>"
+            "</details>\n")
 
 
 def _figures(paths, out: Path, captions=None) -> str:
@@ -323,7 +324,8 @@ caption{text-align:left;font-size:.9em;color:#555}
 .figures{display:flex;flex-wrap:wrap;gap:.8em}figure{margin:0;max-width:380px}
 figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 figcaption{font-size:.72em;color:#555;word-break:break-all}
-code{background:#f4f4f4;padding:.1em .3em}.claim{background:#f7f7fb;padding:.6em;border-left:3px solid #88a}
+code{background:#f4f4f4;padding:.1em .3em}
+.claim{background:#f7f7fb;padding:.6em;border-left:3px solid #88a}
 """
 
 

@@ -47,7 +47,9 @@ class Pix2PixConfig(config_lib.TrainConfig):
     beta2: float = 0.999
     d_update: str = "alternating"     # alternating (paper) | simultaneous (TF tutorial)
     mask_invalid: bool = True         # L1 over valid depth pixels only
-    mask_d: bool = False              # D sees G(x) with the target's invalid pixels as in y
+    # D sees G(x) with the target's invalid pixels as in y (on by default: trained on real-like
+    # scenes without it, G paints the sensor's holes; README, issue 10's measurement)
+    mask_d: bool = True
     # Drop training pairs with a larger invalid-depth fraction (the test set is never filtered).
     # 0.2 removes 88% of the built-in real-like maps with the seed's Figure-3 blob, 4% of others.
     max_invalid_fraction: float | None = 0.2

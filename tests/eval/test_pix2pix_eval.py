@@ -100,7 +100,8 @@ def test_eval_outputs_agree_with_the_metric_code(experiment):
     assert pred.shape[0] == 4                       # the tiny preset's test scenes
     assert not valid.all()                          # real-like sensor depth has holes
     # Recompute abs_rel by hand from the saved arrays: per image over valid pixels, then mean.
-    per_image = [np.mean(np.abs(g[m] - p[m]) / g[m]) for p, g, m in zip(pred, gt, valid & (gt > 1e-3))]
+    per_image = [np.mean(np.abs(g[m] - p[m]) / g[m])
+                 for p, g, m in zip(pred, gt, valid & (gt > 1e-3))]
     metrics = json.loads((cell / "metrics.json").read_text())
     assert metrics["abs_rel"] == pytest.approx(np.mean(per_image), rel=1e-5)
     assert metrics["abs_rel"] == pytest.approx(

@@ -22,7 +22,8 @@ def test_parse_seeds(text, expected):
     assert protocol.parse_seeds(text) == expected
 
 
-@pytest.mark.parametrize("bad, word", [("0 x", "'x'"), ("1 1", "twice"), ("", "none"), ("-1", ">= 0")])
+@pytest.mark.parametrize("bad, word", [("0 x", "'x'"), ("1 1", "twice"), ("", "none"),
+                                       ("-1", ">= 0")])
 def test_parse_seeds_names_the_bad_value(bad, word):
     with pytest.raises(ValueError, match=word):
         protocol.parse_seeds(bad)
@@ -44,7 +45,8 @@ def test_experiment_writes_rows_summary_and_verdicts(tmp_path):
     for seed in exp.seeds:
         for name, fn in _fake_arms(calls).items():
             exp.run(seed, name, fn)
-    claims = [protocol.Claim("better has lower error", lambda r: r["better"]["error"] < r["base"]["error"]),
+    claims = [protocol.Claim("better has lower error",
+                             lambda r: r["better"]["error"] < r["base"]["error"]),
               protocol.Claim("seed-dependent", lambda r: r["base"]["error"] < 10.5),
               protocol.Claim("missing arm", lambda r: r["absent"]["error"] < 1)]
     summary = exp.write(title="fake finding", claims=claims, metrics=("error", "score"))
@@ -55,7 +57,8 @@ def test_experiment_writes_rows_summary_and_verdicts(tmp_path):
     assert summary["arms"]["base"]["error"]["std"] == pytest.approx(math.sqrt(0.5))
     assert summary["arms"]["better"]["score"]["mean"] == pytest.approx(3.0)  # 2 and 4
     v = {d["claim"]: d for d in summary["verdicts"]}
-    assert (v["better has lower error"]["holds_in"], v["better has lower error"]["holds"]) == (2, True)
+    better = v["better has lower error"]
+    assert (better["holds_in"], better["holds"]) == (2, True)
     assert (v["seed-dependent"]["holds_in"], v["seed-dependent"]["holds"]) == (1, False)
     assert v["seed-dependent"]["per_seed"] == {0: True, 1: False}
     assert v["missing arm"]["holds_in"] == 0 and "absent" in v["missing arm"]["missing"][0]
