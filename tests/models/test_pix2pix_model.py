@@ -102,7 +102,7 @@ def test_g_step_is_the_gradient_of_its_objective_against_the_right_d(d_update):
     pixels, where D is the updated discriminator in the paper's alternating schedule and the
     old one in the simultaneous variant. Both terms are large enough that dropping either (or
     stopping the gradient of G(x) into D) breaks the match."""
-    lr, lambda_l1 = 0.5, 1.0
+    lr, lambda_l1 = 0.5, 3.0      # not 1: a step that ignored lambda would match too
     batch = toy_batch(2)
     model, twin = sgd_model(d_update, lambda_l1, lr), sgd_model(d_update, lambda_l1, lr)
     g0 = weights(model.generator)
