@@ -101,7 +101,8 @@ def test_pupil_shift_measures_moved_pupils(eyes):
 
 
 def test_realism_classifier_tells_domains_apart_but_not_a_domain_from_itself(eyes):
-    apart = realism_accuracy(eyes["x_real"], eyes["x_test"], steps=60, seed=0,
+    # 150 steps: the synthetic eyes vary in lighting like the real-like ones since issue 11
+    apart = realism_accuracy(eyes["x_real"], eyes["x_test"], steps=150, seed=0,
                              jit_compile=False)
     assert apart["accuracy"] > 0.85 and apart["n_test"] == 64
     same = realism_accuracy(eyes["x_real"][:64], eyes["x_real"][64:], steps=60, seed=0,
