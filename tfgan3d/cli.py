@@ -40,7 +40,9 @@ def one_line(err: BaseException) -> str:
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
     tf = sys.modules.get("tensorflow")
     if tf is not None and isinstance(err, tf.errors.OpError):
-        text = lines[0] if lines else type(err).__name__   # below it: graph context
+        # "Graph execution error:" heads it; the failed check's own words follow.
+        said = [l for l in lines if "assertion failed" in l or "expected" in l]
+        text = (said or lines or [type(err).__name__])[0][:400]
     else:       # our messages: a list of problems joined on the one line
         text = " ".join(lines) if lines else type(err).__name__
     if isinstance(err, OSError) and getattr(err, "filename", None) and \
