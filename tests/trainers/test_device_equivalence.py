@@ -47,11 +47,6 @@ def test_sim2real_mirrored_step_is_the_mean_of_per_replica_steps(cases, stage):
     check(cases[f"sim2real-stage{stage}"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FCRAlphaGAN._gradients divides the loss by the replicas (replica_scaled) and applies "
-    "loss scaling outside the GradientTape: under MirroredStrategy every gradient is None and "
-    "the step silently applies nothing (the same holds for float16 loss scaling); "
-    "tfgan3d/models/fcr_alphagan.py is issue 12's"))
 @pytest.mark.parametrize("phase", [1, 2])
 def test_fcr_mirrored_step_is_the_mean_of_per_replica_steps(cases, phase):
     check(cases[f"fcr-phase{phase}"])

@@ -228,7 +228,9 @@ class FCRAlphaGAN(SchemeModel):
         """(optimizer, [(gradient, weight)]) of one player's loss w.r.t. its own weights;
         weights the loss does not reach (alphaGAN's z_log_sigma head) are left out."""
         variables = network.trainable_variables
-        grads = tape.gradient(optimizer.scale_loss(replica_scaled(loss)), variables)
+        with tape:  # the replica division and loss scaling must be recorded too (steps.py)
+            scaled = optimizer.scale_loss(replica_scaled(loss))
+        grads = tape.gradient(scaled, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         return optimizer, pairs
 
