@@ -64,7 +64,7 @@ SEED_CLAIMS = {
                  "fully convolutional VAE, and the refiner smooths shapes; almost all voxels "
                  "are reconstructed while small objects may vanish.",
         "numbers": "The seed reports IoU and AP per class (its tables) and renders.",
-        "command": "python -m tfgan3d.eval fcr compare RUN_ALPHAGAN RUN_VAE RUN_LATENT1D",
+        "command": "python -m tfgan3d.eval.fcr_findings OUT --seeds 0 1 2 --preset quick",
     },
 }
 PICTURES = (".png", ".gif", ".jpg", ".jpeg")
@@ -317,7 +317,7 @@ def environment() -> dict:
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em;display:block;overflow-x:auto}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f4f4f4}
 caption{text-align:left;font-size:.9em;color:#555}
 .verdicts li.holds b{color:#17702b}.verdicts li.fails b{color:#a4161a}
@@ -353,11 +353,10 @@ def build(folders, out, *, title="tfgan3d report", total_seconds=None) -> Path:
             text += experiment_tables(protocol)
             pics = pictures_of(exp["path"])
             text += _figures(pics, out, [str(p.relative_to(exp["path"])) for p in pics])
-            curves = [c for c in (learning_curve(r["path"], out)
-                                  for r in exp["runs"][:MAX_CURVES]) if c]
-            text += _figures(curves, out, [f"learning curves: {r['path'].name}"
-                                           for r in exp["runs"][:MAX_CURVES]
-                                           if (r["path"] / "losses.csv").is_file()][:len(curves)])
+            drawn = [(learning_curve(r["path"], out), r) for r in exp["runs"][:MAX_CURVES]]
+            drawn = [(c, r) for c, r in drawn if c]
+            text += _figures([c for c, _ in drawn], out, [
+                f"learning curves: {r['path'].relative_to(exp['path'])}" for _, r in drawn])
             text += _run_links(exp["runs"], out)
         for run in loose:
             text += f"<h3>run {_e(run['path'].name)}</h3>\n"
