@@ -238,8 +238,9 @@ def test_code_discriminator_separates_the_prior_from_narrow_codes():
     z_hat = model.encode(keras.ops.one_hot(scenes, 12), training=True)
     assert float(keras.ops.std(z_hat)) < 0.2
     # train_on_batch resets the trackers: each log is that step's loss
-    c_losses = [model.train_on_batch(scenes, return_dict=True)["c_loss"] for _ in range(15)]
-    assert np.mean(c_losses[-3:]) < 0.9 * 2 * np.log(2.0), c_losses
+    # (Adam at 1e-2 oscillates over the first 15 steps; by 40 it has settled well below chance)
+    c_losses = [model.train_on_batch(scenes, return_dict=True)["c_loss"] for _ in range(40)]
+    assert np.mean(c_losses[-5:]) < 0.9 * 2 * np.log(2.0), c_losses
 
 
 def test_phase1_logs_the_codes_mean_and_std():

@@ -15,7 +15,7 @@ from tfgan3d import export, registry
 
 
 TINY = {
-    "pix2pix": {},
+    "pix2pix": {"max_depth": 10.0},  # a run records the resolved value (dataset.json or 10)
     "simgan": {"image_size": (35, 55)},
     "sim2real": {"num_classes": 3},
     "fcr_alphagan": {},

@@ -113,10 +113,9 @@ def test_stage2_from_another_architecture_is_refused(runs, tmp_path):
 
 
 def test_steps_flag_and_bad_sizes_are_named(tmp_path):
+    # --steps is accepted now: the total over both stages, split in the preset's ratio
+    # (tests/test_validation.py::test_sim2real_steps_split_in_the_presets_ratio)
     args = ["--mode", "sim2real", "--preset", "tiny", "--run-dir", str(tmp_path), "--dry-run"]
-    with pytest.raises(SystemExit) as err:
-        train.main(args + ["--steps", "10"])
-    assert "--stage1-steps and --stage2-steps" in str(err.value)
     with pytest.raises(SystemExit) as err:
         train.main(args + ["--image-size", "18"])
     assert "image_size 18 is not a multiple of 2 ** levels = 4" in str(err.value)
