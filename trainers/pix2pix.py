@@ -48,7 +48,7 @@ class Pix2PixConfig(config_lib.TrainConfig):
     d_update: str = "alternating"     # alternating (paper) | simultaneous (TF tutorial)
     mask_invalid: bool = True         # L1 over valid depth pixels only
     # D sees G(x) with the target's invalid pixels as in y (on by default: trained on real-like
-    # scenes without it, G paints the sensor's holes; README, issue 10's measurement)
+    # scenes without it G paints the sensor's holes, worse in 3 of 3 seeds; README)
     mask_d: bool = True
     # Drop training pairs with a larger invalid-depth fraction (the test set is never filtered).
     # 0.2 removes 88% of the built-in real-like maps with the seed's Figure-3 blob, 4% of others.
