@@ -10,75 +10,16 @@ import json
 import math
 import numbers
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 
-
-def atomic_write(path, data):
-    """Writes `data` to `path` through a temporary file in the same folder and `os.replace`.
-
-    The parent folder is created when missing. On any error the temporary file is removed and
-    an existing file at `path` is left untouched.
-
-    Args:
-        path: destination file (str or os.PathLike).
-        data: bytes, or str (encoded as UTF-8).
-    Returns:
-        The destination as a `pathlib.Path`.
-    Raises:
-        TypeError: `data` is neither bytes nor str.
-    """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    elif isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    elif not isinstance(data, bytes):
-        raise TypeError(f"atomic_write expects bytes or str for {path}, got "
-                        f"{type(data).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # os.open with O_EXCL and mode 0o666 keeps the process umask, unlike tempfile.mkstemp (0o600).
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"could not create a temporary file next to {path}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+from tfgan3d import io as _io
 
 
-def _plain(value):
-    """Converts numpy scalars and arrays, tuples, sets and paths to plain JSON-able Python."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # strict JSON has no NaN or Infinity
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
+# The writers live in tfgan3d.io (one home for every file tfgan3d writes); these names stay.
+atomic_write = _io.atomic_write
+_plain = _io.plain
 
 
 def write_json(obj, path, indent=2):

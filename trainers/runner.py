@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfgan3d import config as config_lib
 from tfgan3d import distribute
+from tfgan3d import io as tfgan3d_io
 from tfgan3d import registry
 
 
@@ -114,10 +115,7 @@ def find_run(run_dir: str | Path, mode: str, which: str) -> Path:
 
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Writes `data` to a temporary name beside `path`, then renames it over `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+    tfgan3d_io.atomic_write(path, data)
 
 
 def write_sample_grid(run: Run, step: int, grid, title: str, suffix: str = "") -> None:
