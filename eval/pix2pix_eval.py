@@ -30,17 +30,15 @@ def save_npy(path: Path, array: np.ndarray) -> None:
     tables.atomic_write(path, buf.getvalue())
 
 
-def predict_set(model, config, module, source: str, split: str, batch_size: int = 8):
+def predict_set(model, config, mode, source: str, split: str, batch_size: int = 8):
     """(rgb uint8, pred metres, gt metres, valid bool) arrays over a test split, in order."""
-    from tfgan3d.data import paired
+    import dataclasses
 
-    files = module.find_files(config, source, split)
-    dataset = paired.make_pix2pix_dataset(
-        files, crop_size=config.crop_size, batch_size=batch_size, training=False,
-        shuffle=False, max_depth=config.max_depth, seed=config.seed)
+    config = dataclasses.replace(config, batch_size=batch_size)
+    dataset = mode.data(config, split, source=source)["pairs"]
     rgb, pred, gt, valid = [], [], [], []
     for batch in dataset:
-        pred.append(module.predict_depth(model, batch["real_a"], config).numpy()[..., 0])
+        pred.append(mode.predict(model, batch["real_a"], config)["depth"].numpy()[..., 0])
         rgb.append(((batch["real_a"].numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
         gt.append(batch["depth"].numpy()[..., 0])
         valid.append(batch["valid_b"].numpy()[..., 0] > 0.5)
@@ -77,12 +75,12 @@ def evaluate_run(run_dir, *, data: str | None = None, split: str = "test", out=N
     """Evaluates the run's newest checkpoint on `data` (default: the run's test data)."""
     from tfgan3d.export import load_trained
 
-    config, model, module = load_trained(run_dir, checkpoint)
+    config, model, mode = load_trained(run_dir, checkpoint)
     source = data or config.test_data or config.data
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.replace("builtin:", ""))
     out = Path(out) if out else Path(run_dir) / f"eval-{name}"
     t0 = time.time()
-    arrays = predict_set(model, config, module, source, split)
+    arrays = predict_set(model, config, mode, source, split)
     summary = evaluate_arrays(*arrays, out, min_depth=min_depth, max_depth=max_depth,
                               median_scaling=median_scaling, grid_rows=grid_rows)
     summary.update({"run": str(run_dir), "data": source, "split": split,

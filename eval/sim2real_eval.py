@@ -31,15 +31,13 @@ import re
 import time
 from pathlib import Path
 
-import keras
 import matplotlib
 import numpy as np
 import tensorflow as tf
 
-from tfgan3d import losses
 from tfgan3d.data import sim2real_data
 from tfgan3d.eval import depth_metrics, figures, seg_metrics, tables
-from tfgan3d.networks.pix2pix import build_unet_generator
+from tfgan3d.models.baselines import train_supervised_baseline
 
 # Table 1 of the seed (section 4.2 numbers, section 4.3 discussion), as printed: KITTI test
 # images at 256x256; the supervised rows are other authors' models trained on real data.
@@ -220,103 +218,6 @@ def fit_prior(dataset, num_classes, ignore_index=sim2real_data.IGNORE_LABEL):
     return predict_fn
 
 
-# ---- supervised bounds --------------------------------------------------------------------------
-
-def baseline_n_down(size, most=8):
-    """The deepest U-Net (<= most levels) whose strides divide both sides of `size`."""
-    h, w = _size_hw(size)
-    for n in range(most, 1, -1):
-        if h % 2 ** n == 0 and w % 2 ** n == 0:
-            return n
-    raise ValueError(f"image size {h}x{w}: the baseline U-Net needs sides divisible by 4")
-
-
-def build_baseline_network(num_classes, *, n_down, ngf=32, name="baseline"):
-    """pix2pix's U-Net (instance norm, no dropout) with 1 + C linear outputs: depth, logits."""
-    unet = build_unet_generator(3, 1 + num_classes, size=(None, None), n_down=n_down, ngf=ngf,
-                                norm="instance", bottleneck_norm=False, dropout=0.0, name=name)
-    return keras.Model(unet.input, unet.get_layer("out_deconv").output, name=name)
-
-
-class SupervisedBaseline(keras.Model):
-    """Depth and segmentation supervised on one domain, with the losses of the sim2real model:
-    depth MSE in the tanh scale 2 d / max_depth - 1 over valid pixels (eqs 15-16), pixel-wise
-    cross-entropy over labelled pixels (eqs 18-19).
-
-    Args:
-        network: image -> (B, H, W, 1 + C) raw outputs.
-        max_depth: metres at tanh = +1.
-    """
-
-    def __init__(self, network, *, max_depth=10.0, depth_weight=1.0, seg_weight=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.network = network
-        self.max_depth = float(max_depth)
-        self.depth_weight, self.seg_weight = float(depth_weight), float(seg_weight)
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "depth_loss",
-                                                                 "seg_loss")}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def call(self, image, training=False):
-        raw = tf.cast(self.network(image, training=training), tf.float32)
-        depth = (tf.tanh(raw[..., :1]) + 1.0) * 0.5 * self.max_depth
-        return depth, raw[..., 1:]
-
-    def compute_losses(self, batch, training):
-        raw = tf.cast(self.network(batch["image"], training=training), tf.float32)
-        target = 2.0 * tf.clip_by_value(batch["depth"] / self.max_depth, 0.0, 1.0) - 1.0
-        depth_loss = losses.mse_loss(target, tf.tanh(raw[..., :1]), batch["depth_valid"])
-        labels = tf.cast(batch["labels"], tf.int32)
-        labelled = (labels >= 0) & (labels < raw.shape[-1] - 1)
-        seg_loss = losses.pixelwise_cross_entropy(tf.where(labelled, labels, 0), raw[..., 1:],
-                                                  labelled)
-        return self.depth_weight * depth_loss + self.seg_weight * seg_loss, depth_loss, seg_loss
-
-    def train_step(self, batch):
-        with tf.GradientTape() as tape:
-            total, depth_loss, seg_loss = self.compute_losses(batch, training=True)
-        variables = self.network.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        for name, value in (("loss", total), ("depth_loss", depth_loss),
-                            ("seg_loss", seg_loss)):
-            self.trackers[name].update_state(value)
-        return {m.name: m.result() for m in self.metrics}
-
-
-def train_supervised_baseline(train_ds, *, steps, num_classes, max_depth=10.0, ngf=32,
-                              n_down=None, lr=2e-4, beta1=0.5, seed=0, log_every=None,
-                              name="baseline"):
-    """Trains a SupervisedBaseline U-Net on a repeating labelled stream.
-
-    Args:
-        train_ds: batches of {"image", "depth", "depth_valid", "labels"} (255 ignored), e.g.
-            `sim2real_data.make_labelled_dataset(..., training=True)`.
-        steps: optimizer steps (rounded up to whole multiples of log_every).
-        n_down: U-Net levels; None: the deepest that divides the image size (at most 8).
-        log_every: steps per history entry; None: steps / 10.
-    Returns:
-        (predict_fn, history): predict_fn(image [-1, 1]) -> (depth metres [B, H, W, 1],
-        logits [B, H, W, C]); history {"loss", "depth_loss", "seg_loss"}: one mean per
-        log_every steps.
-    """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    size = train_ds.element_spec["image"].shape[1:3]
-    keras.utils.set_random_seed(seed)
-    network = build_baseline_network(num_classes, n_down=n_down or baseline_n_down(size),
-                                     ngf=ngf, name=name)
-    model = SupervisedBaseline(network, max_depth=max_depth, name=f"{name}_model")
-    model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=beta1), jit_compile=False)
-    chunk = log_every or max(1, steps // 10)
-    fit = model.fit(train_ds, epochs=math.ceil(steps / chunk), steps_per_epoch=chunk,
-                    shuffle=False, verbose=0)
-    predict = tf.function(lambda image: model(image, training=False), reduce_retracing=True)
-    return predict, {k: [float(v) for v in fit.history[k]] for k in model.trackers}
-
-
 # ---- comparison ---------------------------------------------------------------------------------
 
 def _seed_rows():
@@ -486,10 +387,10 @@ def _uint8(images):
     return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def save_translations(module, model, sim_images, real_images, path):
-    """sim | sim -> real and real | real -> sim, through module.translate."""
-    to_real = module.translate(model, sim_images, to="real")
-    to_sim = module.translate(model, real_images, to="sim")
+def save_translations(model, sim_images, real_images, path):
+    """sim | sim -> real and real | real -> sim, through the twin VAE's `translate`."""
+    to_real = model.translate(sim_images, "real")
+    to_sim = model.translate(real_images, "sim")
     rows = [[s, t] for s, t in zip(_uint8(sim_images), _uint8(to_real))]
     rows += [[r, t] for r, t in zip(_uint8(real_images), _uint8(to_sim))]
     titles = ["sim"] * len(sim_images) + ["real"] * len(real_images)
@@ -524,7 +425,7 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
     from tfgan3d.export import load_trained
 
     t0 = time.time()
-    config, model, module = load_trained(run_dir, checkpoint)
+    config, model, mode = load_trained(run_dir, checkpoint)
     opts = sim2real_data.data_options(config)
     source = data or opts.real_data
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.replace("builtin:", ""))
@@ -535,14 +436,18 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
     kwargs = dict(min_depth=min_depth, max_depth=max_depth or opts.max_depth,
                   median_scaling=median_scaling)
 
-    arrays = predict_set(lambda image: module.predict(model, image), eval_ds, resolution)
+    def predict(image):
+        out = mode.predict(model, image, config)
+        return out["depth"], out["seg_logits"]
+
+    arrays = predict_set(predict, eval_ds, resolution)
     rows = [_row(f"sim2real twin VAE ({Path(run_dir).name})", "sim2real",
                  score_set(arrays, info, num_classes, **kwargs))]
     for key in ("pred_depth", "pred_labels", "gt_depth", "gt_valid", "gt_labels"):
         _save_npy(out / f"{key}.npy", arrays[key])
     save_grid(arrays, out / "grid.png", num_classes, grid_rows)
     notes, histories = [], {}
-    if hasattr(module, "translate"):
+    if hasattr(model, "translate"):
         try:
             sim_ds, _ = sim2real_data.make_eval_dataset(opts.sim_data, split, config=config,
                                                         role="sim", batch_size=min(grid_rows, 4))
@@ -550,7 +455,7 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
             notes.append(f"translations skipped: {err}")
         else:
             real_images = next(iter(eval_ds))["image"][:min(grid_rows, 4)]
-            save_translations(module, model, next(iter(sim_ds))["image"], real_images,
+            save_translations(model, next(iter(sim_ds))["image"], real_images,
                               out / "translations.png")
 
     steps = baseline_steps

@@ -17,8 +17,7 @@ from tfgan3d.data.scene_files import write_scene_dataset
 
 
 def resolve(mode, **options):
-    module = registry.get_mode(mode)
-    return config_lib.resolve_config(module.CONFIG, mode, {"preset": "tiny", **options})
+    return config_lib.resolve_config(registry.get_mode(mode).config, mode, {"preset": "tiny", **options})
 
 
 @pytest.mark.parametrize("options, words", [

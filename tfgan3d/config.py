@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import inspect
+import io
 import json
 import math
+import re
+import tokenize
 import typing
 from pathlib import Path
 
@@ -28,7 +33,7 @@ class TrainConfig:
     """Options shared by every mode."""
 
     mode: str = ""
-    preset: str = "quick"
+    preset: str = "quick"             # paper (the seed's sizes) | quick (2 CPU cores) | tiny (tests)
     data: str | None = None           # None: the mode's built-in simulated data set
     run_dir: str = "runs"             # parent folder of the numbered run folders
     run_name: str | None = None       # optional suffix of the run folder's name
@@ -36,14 +41,14 @@ class TrainConfig:
     epochs: float | None = None       # or passes over the training set
     batch_size: int = 1               # global batch, split over the replicas
     resume: str | None = None         # "latest" (newest run of this mode) or a run folder
-    seed: int = 0
-    strategy: str = "auto"
+    seed: int = 0                     # seeds the data, the initial weights and the random streams
+    strategy: str = "auto"            # auto | one | mirrored (GPUs) | multi-worker (TF_CONFIG)
     jit: bool = False                 # XLA for the train step
-    mixed_precision: bool = False
-    dry_run: bool = False
+    mixed_precision: bool = False     # float16 on GPUs (loss scaling), bfloat16 on CPUs
+    dry_run: bool = False             # print the resolved config and stop
     deterministic: bool = False       # deterministic input pipeline and ops
     checkpoint_every: int = 500       # iterations between checkpoints
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 3         # newest checkpoints kept (older ones are deleted)
     log_every: int = 50               # iterations between CSV / TensorBoard rows
     sample_every: int = 500           # iterations between sample outputs
     lr_schedule: str = "constant"     # constant | linear | piecewise
@@ -167,25 +172,91 @@ def _scalar_type(tp):
     return tp, False
 
 
+_FIELD_RE = re.compile(r"^(\s*)([a-z_][a-z0-9_]*)\s*:")
+
+
+@functools.cache
+def _class_field_comments(cls) -> dict[str, str]:
+    """{field: its comments} from the source of `cls` alone: a trailing `# ...` on the field's
+    line, comment-only lines indented further that follow it (a continuation), and comment
+    lines just above it at its indentation (a lead-in, which comes first)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments = {}                         # line number -> comment text
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = (tok.start[1], tok.string.lstrip("#").strip())
+    lines = source.splitlines()
+    docs, pending, last, last_col, last_indent = {}, [], None, None, 0
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            col, text = comments.get(number, (0, ""))
+            if last is not None and last_col is not None and col > last_indent:
+                docs[last].append(text)       # continuation of the field above
+            else:
+                pending.append(text)
+                last = None
+            continue
+        match = _FIELD_RE.match(line)
+        if match and not stripped.startswith(("def ", "class ")) and "ClassVar" not in line:
+            name = match.group(2)
+            trailing = comments.get(number)
+            docs[name] = pending + ([trailing[1]] if trailing else [])
+            pending, last, last_indent = [], name, len(match.group(1))
+            last_col = trailing[0] if trailing else None
+        else:
+            pending, last = [], None
+    return {name: " ".join(t for t in texts if t) for name, texts in docs.items()}
+
+
+def field_help(cls) -> dict[str, str]:
+    """{field: help text} of a config dataclass, from its fields' source comments (a field
+    documented in a subclass overrides the base class's text)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            out.update({k: v for k, v in _class_field_comments(klass).items() if v})
+    return {f.name: out.get(f.name, "") for f in dataclasses.fields(cls)}
+
+
+def _help(text: str, cls, name: str) -> str:
+    preset = {p: v[name] for p, v in cls.PRESET_VALUES.items() if name in v}
+    default = getattr(cls, name, None) if not isinstance(
+        getattr(cls, name, None), dataclasses.Field) else None
+    shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+    extra = f"default {shown}" if default not in (None, "", ()) else "default none"
+    if preset:
+        extra += "; " + ", ".join(f"{p}: {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
+                                  for p, v in preset.items())
+    return f"{text} ({extra})".replace("%", "%%") if text else f"({extra})".replace("%", "%%")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
-    """One option per field; defaults are suppressed so that only given flags are returned."""
+    """One option per field, its help text from the field's comments (see `field_help`) with
+    the default and the presets' values; defaults are suppressed so that only given flags are
+    returned."""
+    helps = field_help(cls)
     for name, tp in field_types(cls).items():
         if name == "mode":
             continue
         flag = "--" + name.replace("_", "-")
         base, is_tuple = _scalar_type(tp)
+        text = _help(helps[name], cls, name)
         if name == "resume":     # `--resume` alone means the newest run of the mode
             parser.add_argument(flag, nargs="?", const="latest", default=argparse.SUPPRESS,
-                                metavar="latest|RUN_DIR")
+                                metavar="latest|RUN_DIR", help=text)
         elif base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS)
+                                default=argparse.SUPPRESS, help=text)
         elif is_tuple:
             parser.add_argument(flag, type=base, nargs="*", default=argparse.SUPPRESS,
-                                metavar=name.upper())
+                                metavar=name.upper(), help=text)
         else:
             parser.add_argument(flag, type=base, default=argparse.SUPPRESS,
-                                metavar=name.upper())
+                                metavar=name.upper(), help=text)
 
 
 def resolve_config(cls, mode: str, overrides: dict, base: dict | None = None):

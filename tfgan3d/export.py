@@ -18,74 +18,32 @@ import tensorflow as tf
 
 from tfgan3d import config as config_lib
 from tfgan3d import registry
+from tfgan3d import serving
 
 
-def checked(x, shape, *, name: str, multiple: int = 1, value_range=None, finite=False):
-    """`x` after checks in the graph that gate everything computed from it.
-
-    A served request can carry any shape (TF Serving does not enforce the signature's), and
-    a convolution given a tensor of the wrong rank can abort the whole process. So the rank
-    and the fixed sizes are enforced by `tf.ensure_shape` (the returned tensor is its output,
-    so nothing downstream runs before it passes), and the further checks are asserts that the
-    returned tensor depends on. Each failure is an InvalidArgumentError naming the expected
-    shape or range.
-
-    Args:
-        x: the request's tensor, [B, *shape].
-        shape: the per-example shape; None for a free size.
-        name: the signature's input name, for the messages.
-        multiple: the free spatial sizes (axes 1 and 2) must be positive multiples of it.
-        value_range: (low, high) inclusive bounds of the values.
-        finite: float values must be finite (implied by value_range).
-    """
-    expected = "[B, " + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-    x = tf.ensure_shape(x, [None, *shape], name=f"{name}_shape")
-    checks = []
-    free = [i + 1 for i, d in enumerate(shape[:2]) if d is None]
-    if free:
-        sizes = tf.gather(tf.shape(x), free)
-        checks.append(tf.debugging.assert_equal(
-            tf.logical_and(sizes > 0, sizes % multiple == 0), True,
-            message=f"{name}: expected {expected} with height and width positive multiples "
-                    f"of {multiple}"))
-    if (finite or value_range is not None) and x.dtype.is_floating:
-        checks.append(tf.debugging.assert_equal(
-            tf.reduce_all(tf.math.is_finite(x)), True, message=f"{name}: expected finite values"))
-    if value_range is not None:
-        low, high = value_range
-        checks.append(tf.debugging.assert_equal(
-            tf.reduce_all((x >= low) & (x <= high)), True,
-            message=f"{name}: expected values in [{low}, {high}]"))
-    if not checks:
-        return x
-    with tf.control_dependencies(checks):
-        return tf.identity(x)
-
-
-def rgb_input(rgb, multiple: int):
-    """A served uint8 RGB batch [B, H, W, 3] as float32 in [-1, 1], after checking in the graph
-    (gating the networks) its rank, 3 channels, and H and W multiples of `multiple` (a U-Net's
-    2**levels)."""
-    rgb = checked(rgb, (None, None, 3), name="rgb", multiple=multiple)
-    return tf.cast(rgb, tf.float32) / 127.5 - 1.0
+# The input checks moved to tfgan3d.serving (a leaf module the trainers import); these names stay
+# for callers of the export module.
+checked = serving.checked
+rgb_input = serving.rgb_input
 
 
 def load_trained(run_dir: str | Path, checkpoint: str | None = None):
-    """(config, model, module) of a run folder, weights from its newest whole checkpoint
-    (damaged newer ones are passed over with a warning) or the named one."""
+    """(config, model, mode) of a run folder: its `tfgan3d.mode.Mode`, the config it recorded
+    and the model with weights from its newest whole checkpoint (damaged newer ones are passed
+    over with a warning) or the named one."""
     from tfgan3d.trainers import runner
     run_dir = Path(run_dir)
     values = config_lib.load_config_json(run_dir)
-    mode = values.pop("mode")
-    module = registry.get_mode(mode)
-    config = config_lib.resolve_config(module.CONFIG, mode, values)
-    model = module.build_model(config)
+    name = values.pop("mode")
+    mode = registry.get_mode(name)
+    config = config_lib.resolve_config(mode.config, name, values)
+    model = mode.build_model(config)
     path = checkpoint or runner.newest_good_checkpoint(run_dir / "checkpoints")
     if path is None:
         raise FileNotFoundError(f"{run_dir / 'checkpoints'}: expected a checkpoint to load, "
                                 f"found none")
     tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    return config, model, module
+    return config, model, mode
 
 
 def _write_archive(endpoints: dict, tracked: list, folder: Path) -> None:
@@ -150,20 +108,20 @@ def _next_version(out_dir, name) -> int:
 
 def export_run(run_dir, out_dir, name: str | None = None, version: int | None = None,
                checkpoint: str | None = None):
-    """Exports a run's newest checkpoint. A mode with one SavedModel (`serving_endpoints`)
-    returns its path; a mode with several (`serving_models`, e.g. fcr_alphagan's generator,
-    encoder and autoencoder) writes each at out/<name>_<part>/<version> and returns a dict."""
-    config, model, module = load_trained(run_dir, checkpoint)
+    """Exports a run's newest checkpoint. A mode with one SavedModel (serving suffix "")
+    returns its path; a mode with several (e.g. fcr_alphagan's generator, encoder and
+    autoencoder) writes each at out/<name>_<part>/<version> and returns {part: path}."""
+    config, model, mode = load_trained(run_dir, checkpoint)
     name = name or config.mode
-    tracked = list(module.export_parts(model).values())
-    if hasattr(module, "serving_models"):
-        models = {f"{name}_{part}": endpoints
-                  for part, endpoints in module.serving_models(model, config).items()}
-        versions = {full: version or _next_version(out_dir, full) for full in models}
-        paths = export_together(models, tracked, out_dir, versions)
-        return {full[len(name) + 1:]: path for full, path in paths.items()}
-    return export_endpoints(module.serving_endpoints(model, config), tracked, out_dir, name,
-                            version or _next_version(out_dir, name))
+    tracked = list(mode.export_parts(model).values())
+    parts = mode.serving(model, config)
+    if list(parts) == [""]:
+        return export_endpoints(parts[""], tracked, out_dir, name,
+                                version or _next_version(out_dir, name))
+    models = {f"{name}_{part}": endpoints for part, endpoints in parts.items()}
+    versions = {full: version or _next_version(out_dir, full) for full in models}
+    paths = export_together(models, tracked, out_dir, versions)
+    return {full[len(name) + 1:]: path for full, path in paths.items()}
 
 
 def main(argv=None):

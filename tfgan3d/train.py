@@ -16,22 +16,22 @@ from tfgan3d import registry
 USAGE = "python -m tfgan3d.train --mode MODE [--preset paper|quick|tiny] [options]"
 
 
-def _mode_parser(mode: str, module) -> argparse.ArgumentParser:
+def _mode_parser(mode: str, config_class) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tfgan3d.train", allow_abbrev=False,
-        description=f"Train the {mode} mode: {module.DESCRIPTION}",
+        description=f"Train the {mode} mode: {registry.describe(mode)}",
         epilog="Flags left out take the preset's value (config.json of a run lists them all).")
     parser.add_argument("--mode", required=True, choices=registry.mode_names())
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error (default: one `error:` line)")
-    config_lib.add_config_arguments(parser, module.CONFIG)
+    config_lib.add_config_arguments(parser, config_class)
     return parser
 
 
 def _top_help() -> str:
     lines = [f"usage: {USAGE}", "", "modes:"]
     for name in registry.mode_names():
-        lines.append(f"  {name:14s} {registry.get_mode(name).DESCRIPTION}")
+        lines.append(f"  {name:14s} {registry.describe(name)}")
     lines += ["", "`python -m tfgan3d.train --mode MODE --help` lists the options of a mode."]
     return "\n".join(lines)
 
@@ -51,10 +51,10 @@ def parse_args(argv: list[str]) -> tuple[str, dict]:
     if known.mode in registry.MODES:
         tfgan3d.prefer_onednn_for(known.mode)     # before the trainer imports TensorFlow
     try:
-        module = registry.get_mode(known.mode)
+        mode = registry.get_mode(known.mode)
     except registry.UnknownModeError as err:
         sys.exit(f"error: {err}")
-    parser = _mode_parser(known.mode, module)
+    parser = _mode_parser(known.mode, mode.config)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         valid = sorted(a for action in parser._actions for a in action.option_strings

@@ -129,13 +129,10 @@ def bench_pix2pix_step(config, warmup: int, iters: int, target_channels: int = 1
 
 
 def bench_pix2pix_pipeline(config, batches: int) -> dict:
-    from tfgan3d.data import paired
-    from tfgan3d.trainers import pix2pix
+    from tfgan3d import registry
 
-    files = pix2pix.find_files(config, config.data, "train")
-    ds = paired.make_pix2pix_dataset(files, load_size=config.load_size,
-                                     crop_size=config.crop_size, batch_size=config.batch_size,
-                                     training=True, repeat=True, max_depth=config.max_depth)
+    # The training stream exactly as `tfgan3d.train --mode pix2pix` feeds it.
+    ds = registry.get_mode("pix2pix").data(config)["pairs"]
     it = iter(ds)
     for _ in range(5):
         next(it)
@@ -234,9 +231,9 @@ def main(argv=None):
     tfgan3d.prefer_onednn_for("pix2pix")     # as `tfgan3d.train --mode pix2pix` does
 
     from tfgan3d import config as config_lib
-    from tfgan3d.trainers import pix2pix
+    from tfgan3d import registry
 
-    config = config_lib.resolve_config(pix2pix.CONFIG, "pix2pix", {
+    config = config_lib.resolve_config(registry.get_mode("pix2pix").config, "pix2pix", {
         "preset": args.preset, "jit": args.jit, "d_update": args.d_update,
         "n_train": args.n_train, "n_test": 10})
     if args.what == "conv":

@@ -15,15 +15,17 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
-from tfgan3d import export
+from tfgan3d import mode as mode_lib
+from tfgan3d import registry
+from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d.data import voxel_files
-from tfgan3d.models.fcr_alphagan import REFINER_D_INPUTS, VAE_VARIANTS, VARIANTS, FCRAlphaGAN
-from tfgan3d.voxel_losses import GAN_LOSSES
-from tfgan3d.networks.voxel import VOXEL_PRESETS
+from tfgan3d.models.fcr_alphagan import (LATENT1D_VARIANTS, REFINER_D_INPUTS, VAE_VARIANTS,
+                                         VARIANTS, FCRAlphaGAN)
+from tfgan3d.losses import GAN_LOSSES
+from tfgan3d.networks.voxel import VOXEL_PRESETS, VoxelNetSpec, build_fcr_networks
 from tfgan3d.trainers import runner
 
-DESCRIPTION = "3D fully convolutional refined alpha-GAN on voxel scenes (seed 002)"
 
 
 
@@ -42,24 +44,24 @@ class FCRConfig(config_lib.TrainConfig):
     data: str | None = "builtin:voxels"
     variant: str = "alphagan"         # alphagan | vae (KL, no code D) | latent1d (1200-d code)
                                       # | vae1d (1200-d code, VAE losses)
-    grid: tuple[int, ...] = (80, 48, 80)
-    num_classes: int = 12
-    widths: tuple[int, ...] = (64, 128, 256, 512)
-    latent_channels: int = 16
-    kernel: tuple[int, ...] = (5, 3, 5)
-    refiner_channels: int = 32
-    refiner_blocks: int = 4
-    code_d_units: tuple[int, ...] = (750, 750)
+    grid: tuple[int, ...] = (80, 48, 80)  # voxel scene size (x, height, z)
+    num_classes: int = 12             # voxel classes, 0 = empty
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # encoder filters per level (G mirrors them)
+    latent_channels: int = 16         # channels of the fully convolutional latent
+    kernel: tuple[int, ...] = (5, 3, 5)  # 3D convolution kernel (x, height, z)
+    refiner_channels: int = 32        # refiner width
+    refiner_blocks: int = 4           # refiner residual blocks
+    code_d_units: tuple[int, ...] = (750, 750)  # code discriminator hidden layers
     gamma: float = 0.97               # weight of false negatives in the reconstruction loss
     kl_weight: float = 1.0            # vae variant only
     eg_steps: int = 2                 # (encoder step, generator step) pairs per iteration
     gan_loss: str = "bce"             # bce (intended) | legacy (the original's swapped losses)
     refiner_d_input: str = "straight_through"  # phase 2: D sees one_hot(argmax R) | soft
-    lr: float = 1e-4
-    beta1: float = 0.5
-    beta2: float = 0.9
+    lr: float = 1e-4                  # Adam learning rate of every network
+    beta1: float = 0.5                # Adam beta_1
+    beta2: float = 0.9                # Adam beta_2
     batch_size: int = 20
-    phase2_batch_size: int = 8
+    phase2_batch_size: int = 8        # batch of phase 2 (refiner; the paper: 8)
     phase2_start: int = 75001         # first iteration of phase 2
     flip: bool = True                 # random flips about x and z
     n_train: int = 4000               # built-in data: training scenes
@@ -100,14 +102,23 @@ class FCRConfig(config_lib.TrainConfig):
 CONFIG = FCRConfig
 
 
+def net_spec(config: FCRConfig) -> VoxelNetSpec:
+    return VoxelNetSpec(grid=config.grid, num_classes=config.num_classes, widths=config.widths,
+                        latent_channels=config.latent_channels, kernel=config.kernel,
+                        refiner_channels=config.refiner_channels,
+                        refiner_blocks=config.refiner_blocks, code_d_units=config.code_d_units,
+                        latent1d=config.variant in LATENT1D_VARIANTS)
+
+
 def build_model(config: FCRConfig) -> FCRAlphaGAN:
-    return FCRAlphaGAN(grid=config.grid, num_classes=config.num_classes, widths=config.widths,
-                       latent_channels=config.latent_channels, kernel=config.kernel,
-                       refiner_channels=config.refiner_channels,
-                       refiner_blocks=config.refiner_blocks, code_d_units=config.code_d_units,
-                       variant=config.variant, gamma=config.gamma, kl_weight=config.kl_weight,
-                       eg_steps=config.eg_steps, gan_loss=config.gan_loss,
-                       refiner_d_input=config.refiner_d_input, seed=config.seed)
+    """The scheme with freshly initialised networks, seeded by --seed (call under a strategy
+    scope)."""
+    networks = build_fcr_networks(net_spec(config), seed=config.seed,
+                                  code_discriminator=config.variant not in VAE_VARIANTS)
+    return FCRAlphaGAN(networks, variant=config.variant, gamma=config.gamma,
+                       kl_weight=config.kl_weight, eg_steps=config.eg_steps,
+                       gan_loss=config.gan_loss, refiner_d_input=config.refiner_d_input,
+                       seed=config.seed)
 
 
 def data_root(config: FCRConfig, source: str | None = None) -> str:
@@ -130,7 +141,7 @@ def make_optimizers(config: FCRConfig, total: int) -> dict:
     """Adam(lr, beta1, beta2) per network; E and G step eg_steps times per iteration. Loss
     scaling under float16 as the other modes (`optimizers.for_precision`)."""
     def adam(per_iteration=1):
-        lr = runner.learning_rate(config, config.lr, total, per_iteration)
+        lr = optimizers.learning_rate(config, config.lr, total, per_iteration)
         return optimizers.for_precision(
             optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), config)
     opts = {"e": adam(config.eg_steps), "g": adam(config.eg_steps), "d": adam(), "r": adam()}
@@ -241,13 +252,13 @@ def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
     voxels = tf.TensorSpec([None, *config.grid], tf.int32, name="voxels")
 
     # Each request is checked in the graph (rank, grid or latent sizes, labels 0..C-1, finite
-    # z) before the networks run; see export.checked.
+    # z) before the networks run; see serving.checked.
     def check_voxels(voxels):
-        return export.checked(voxels, tuple(config.grid), name="voxels",
+        return serving.checked(voxels, tuple(config.grid), name="voxels",
                               value_range=(0, config.num_classes - 1))
 
     def generate(z):
-        z = export.checked(z, tuple(model.latent_shape), name="z", finite=True)
+        z = serving.checked(z, tuple(model.latent_shape), name="z", finite=True)
         probs = model.decode(z)
         refined = model.refine(probs)
         return {"probabilities": probs, "labels": tf.argmax(probs, -1, output_type=tf.int32),
@@ -258,12 +269,38 @@ def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
         return {"z": model.encode(tf.one_hot(check_voxels(voxels), config.num_classes))}
 
     def autoencode(voxels):
-        probs = model.decode(model.encode(tf.one_hot(check_voxels(voxels), config.num_classes)))
-        refined = model.refine(probs)
-        return {"reconstruction": tf.argmax(probs, -1, output_type=tf.int32),
-                "refined": tf.argmax(refined, -1, output_type=tf.int32),
-                "refined_probabilities": refined}
+        return predict(model, check_voxels(voxels), config)
 
     return {"generator": {"serving_default": (generate, [latent])},
             "encoder": {"serving_default": (encode, [voxels])},
             "autoencoder": {"serving_default": (autoencode, [voxels])}}
+
+
+def data(config: FCRConfig, split: str = "train") -> dict:
+    """{"scenes": integer label scenes [B, X, H, Z]}: the phase-1 training stream as `train`
+    feeds it, or the test split in file order."""
+    training = split == "train"
+    return {"scenes": make_dataset(config, config.batch_size, split, training=training)}
+
+
+def predict(model: FCRAlphaGAN, voxels, config: FCRConfig) -> dict:
+    """Integer label scenes [B, X, H, Z] -> {"reconstruction", "refined": labels,
+    "refined_probabilities"}: G(E(x)) and R(G(E(x)))."""
+    probs = model.decode(model.encode(tf.one_hot(voxels, config.num_classes)))
+    refined = model.refine(probs)
+    return {"reconstruction": tf.argmax(probs, -1, output_type=tf.int32),
+            "refined": tf.argmax(refined, -1, output_type=tf.int32),
+            "refined_probabilities": refined}
+
+
+def figures(run_dir) -> list:
+    """VTK renders the evaluation programs left in the run folder (the samples are .npy)."""
+    run_dir = Path(run_dir)
+    return [(str(p.relative_to(run_dir)), p) for p in sorted(run_dir.glob("eval*/**/*.png"))]
+
+
+MODE = mode_lib.Mode(
+    name="fcr_alphagan", description=registry.describe("fcr_alphagan"), config=FCRConfig,
+    data=data, build_model=build_model, train=train, predict=predict,
+    export_parts=export_parts, serving=serving_models, figures=figures,
+    eval_programs=("fcr", "render"))

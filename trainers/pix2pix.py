@@ -9,7 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
-from tfgan3d import export
+from tfgan3d import mode as mode_lib
+from tfgan3d import registry
+from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d.data import builtin, paired, quality
 from tfgan3d.data.images import DepthSpec
@@ -17,7 +19,6 @@ from tfgan3d.models.pix2pix import Pix2Pix
 from tfgan3d.networks.pix2pix import build_patchgan_discriminator, build_unet_generator
 from tfgan3d.trainers import runner
 
-DESCRIPTION = "conditional GAN for monocular depth, RGB -> depth (seed 000)"
 INFERENCE = ("eval", "paper")
 
 
@@ -32,19 +33,19 @@ class Pix2PixConfig(config_lib.TrainConfig):
     depth_scale: float | None = None  # metres per unit of 16-bit PNGs
     grey_convention: str | None = None  # near-dark | near-bright (8-bit grey depth)
     max_depth: float | None = None    # metres mapped to +1 of the generator's tanh
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
+    load_size: int = 286             # training images are resized to this, then randomly cropped
+    crop_size: int = 256             # network input side (training crop; evaluation centre crop)
+    flip: bool = True                 # random horizontal flips in training
     n_down: int = 8                   # U-Net depth: crop_size / 2**n_down must be >= 1
-    ngf: int = 64
-    ndf: int = 64
+    ngf: int = 64                     # generator filters in its first layer
+    ndf: int = 64                     # discriminator filters in its first layer
     d_layers: int = 3                 # 3: the 70x70 PatchGAN
     norm: str = "batch"               # batch | instance | none
-    bottleneck_norm: bool = True
-    lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    bottleneck_norm: bool = True      # normalise the 1x1 bottleneck (TF pix2pix; constant at batch 1)
+    lambda_l1: float = 100.0          # weight of the L1 term against the GAN term
+    lr: float = 2e-4                  # Adam learning rate of both networks
+    beta1: float = 0.5                # Adam beta_1
+    beta2: float = 0.999              # Adam beta_2
     d_update: str = "alternating"     # alternating (paper) | simultaneous (TF tutorial)
     mask_invalid: bool = True         # L1 over valid depth pixels only
     # D sees G(x) with the target's invalid pixels as in y (on by default: trained on real-like
@@ -56,7 +57,7 @@ class Pix2PixConfig(config_lib.TrainConfig):
     inference: str = "eval"           # eval: dropout off, moving BN stats | paper: as training
     sim_size: int = 256               # built-in data: rendered image side
     n_train: int = 1500               # built-in data: training scenes (the seed used 1500)
-    n_test: int = 150
+    n_test: int = 150                 # built-in data: test scenes
     n_samples: int = 4                # test images in the sample grids
 
     PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {
@@ -128,6 +129,42 @@ def find_test_files(config: Pix2PixConfig, train_files) -> paired.PairedFiles:
         raise paired.DataError(f"--test-data {config.test_data}: {err}") from None
 
 
+def _training_files(config: Pix2PixConfig) -> tuple[paired.PairedFiles, list]:
+    """(training pairs kept, pairs dropped by --max-invalid-fraction)."""
+    return quality.filter_pairs(find_files(config, config.data, "train"),
+                                config.max_invalid_fraction)
+
+
+def _pairs_dataset(config: Pix2PixConfig, files, training: bool, batch_size=None):
+    """Training batches (random crops and flips, shuffled, endless) or evaluation batches
+    (centre crop, in order, once)."""
+    common = dict(crop_size=config.crop_size, max_depth=config.max_depth, seed=config.seed,
+                  deterministic=config.deterministic)
+    if training:
+        return paired.make_pix2pix_dataset(
+            files, load_size=config.load_size, batch_size=batch_size or config.batch_size,
+            training=True, flip=config.flip, shuffle=True, repeat=True, **common)
+    return paired.make_pix2pix_dataset(files, batch_size=batch_size or config.batch_size,
+                                       training=False, shuffle=False, **common)
+
+
+def data(config: Pix2PixConfig, split: str = "train", source: str | None = None) -> dict:
+    """{"pairs": batches of {"real_a", "depth", "valid_b", ...}}: the training stream as
+    `train` feeds it (split "train"), or another split in order, centre-cropped, once: of
+    `source` when given, else the sample grids' pairs (--test-data's, else --data's test)."""
+    if split == "train" and source is None:
+        train_files, _ = _training_files(config)
+    elif config.max_depth is None or source is None:
+        train_files, _ = _training_files(config)
+    if config.max_depth is None:           # as `train` resolves it
+        config = dataclasses.replace(config, max_depth=float(train_files.spec.max_depth))
+    if split == "train" and source is None:
+        return {"pairs": _pairs_dataset(config, train_files, training=True)}
+    files = (find_files(config, source, split) if source is not None
+             else find_test_files(config, train_files))
+    return {"pairs": _pairs_dataset(config, files, training=False)}
+
+
 def build_model(config: Pix2PixConfig) -> Pix2Pix:
     """The Pix2Pix wrapper with freshly initialised networks (call under a strategy scope)."""
     size = (config.crop_size, config.crop_size)
@@ -143,7 +180,7 @@ def build_model(config: Pix2PixConfig) -> Pix2Pix:
 
 def make_optimizers(config: Pix2PixConfig, total: int) -> dict:
     def adam():
-        lr = runner.learning_rate(config, config.lr, total)
+        lr = optimizers.learning_rate(config, config.lr, total)
         return optimizers.for_precision(
             optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), config)
     return {"g": adam(), "d": adam()}
@@ -182,7 +219,7 @@ def serving_endpoints(model: Pix2Pix, config: Pix2PixConfig) -> dict:
     multiple = 2 ** config.n_down
 
     def serve(rgb):
-        return {"depth": predict_depth(model, export.rgb_input(rgb, multiple), config)}
+        return {"depth": predict_depth(model, serving.rgb_input(rgb, multiple), config)}
 
     return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8,
                                                       name="rgb")])}
@@ -194,8 +231,7 @@ def export_parts(model: Pix2Pix) -> dict:
 
 
 def train(config: Pix2PixConfig, run: runner.Run) -> dict:
-    train_files, dropped = quality.filter_pairs(find_files(config, config.data, "train"),
-                                                config.max_invalid_fraction)
+    train_files, dropped = _training_files(config)
     if dropped:
         print(f"dropped {len(dropped)} training pairs with more than "
               f"{config.max_invalid_fraction:.0%} invalid depth (kept {len(train_files)})",
@@ -206,13 +242,9 @@ def train(config: Pix2PixConfig, run: runner.Run) -> dict:
             runner.write_json_atomic(run.path / "config.json", config.to_dict())
     test_files = find_test_files(config, train_files)
     total = runner.total_steps(config, len(train_files), default=1000)
-    common = dict(crop_size=config.crop_size, max_depth=config.max_depth, seed=config.seed,
-                  deterministic=config.deterministic)
-    dataset = paired.make_pix2pix_dataset(
-        train_files, load_size=config.load_size, batch_size=config.batch_size, training=True,
-        flip=config.flip, shuffle=True, repeat=True, **common)
-    sample_batch = next(iter(paired.make_pix2pix_dataset(
-        test_files, batch_size=config.n_samples, training=False, shuffle=False, **common)))
+    dataset = _pairs_dataset(config, train_files, training=True)
+    sample_batch = next(iter(_pairs_dataset(config, test_files, training=False,
+                                            batch_size=config.n_samples)))
 
     with run.strategy.scope():
         model = build_model(config)
@@ -228,3 +260,21 @@ def train(config: Pix2PixConfig, run: runner.Run) -> dict:
 
     return runner.fit(model, dataset, run, total=total, optimizers=optimizers,
                       sample_fn=sample_fn)
+
+
+def predict(model: Pix2Pix, real_a, config: Pix2PixConfig) -> dict:
+    """RGB in [-1, 1] [B, H, W, 3] -> {"depth": metres [B, H, W, 1]}."""
+    return {"depth": predict_depth(model, real_a, config)}
+
+
+def figures(run_dir) -> list:
+    shown = mode_lib.sample_figures(run_dir, {"": "input | prediction | ground truth"})
+    return shown + [(f"test set {p.parent.name}: input | prediction | ground truth", p)
+                    for p in sorted(Path(run_dir).glob("eval*/grid.png"))]
+
+
+MODE = mode_lib.Mode(
+    name="pix2pix", description=registry.describe("pix2pix"), config=Pix2PixConfig, data=data,
+    build_model=build_model, train=train, predict=predict, export_parts=export_parts,
+    serving=lambda model, config: {"": serving_endpoints(model, config)}, figures=figures,
+    eval_programs=("pix2pix", "domains"))

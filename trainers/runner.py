@@ -150,7 +150,7 @@ def run_mode(mode: str, options: dict):
     resumed run's config.json is rewritten (with any overrides) only after its checkpoint
     restored (see `restore`).
     """
-    module = registry.get_mode(mode)
+    mode_def = registry.get_mode(mode)
     base = None
     run_path = None
     if options.get("resume"):
@@ -160,7 +160,7 @@ def run_mode(mode: str, options: dict):
             raise RunError(f"--resume {run_path}: that run is mode {base.get('mode')!r}, "
                            f"not {mode!r}")
         base = {k: v for k, v in base.items() if k not in ("resume", "dry_run")}
-    config = config_lib.resolve_config(module.CONFIG, mode, options, base)
+    config = config_lib.resolve_config(mode_def.config, mode, options, base)
     print(config.to_json(), flush=True)
     if config.dry_run:
         return None
@@ -182,7 +182,7 @@ def run_mode(mode: str, options: dict):
         write_json_atomic(run.path / "config.json", config.to_dict())
     print(f"run folder: {run.path}  (replicas: {strategy.num_replicas_in_sync})", flush=True)
     try:
-        module.train(config, run)
+        mode_def.train(config, run)
     except BaseException:
         if created and not has_started(run.path):
             shutil.rmtree(run.path, ignore_errors=True)
@@ -191,46 +191,7 @@ def run_mode(mode: str, options: dict):
     return run
 
 
-# ----------------------------------------------------------------------------- schedules
-
-@keras.saving.register_keras_serializable("tfgan3d")
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Constant `initial` until `decay_start`, then linear to zero at `decay_end` (pix2pix's
-    `niter` + `niter_decay` epochs, counted here in optimizer steps)."""
-
-    def __init__(self, initial: float, decay_start: int, decay_end: int):
-        if decay_end <= decay_start:
-            raise ValueError(f"LinearDecay: decay_end ({decay_end}) must exceed decay_start "
-                             f"({decay_start})")
-        self.initial, self.decay_start, self.decay_end = initial, decay_start, decay_end
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        frac = (step - self.decay_start) / float(self.decay_end - self.decay_start)
-        return self.initial * tf.clip_by_value(1.0 - frac, 0.0, 1.0)
-
-    def get_config(self):
-        return {"initial": self.initial, "decay_start": self.decay_start,
-                "decay_end": self.decay_end}
-
-
-def learning_rate(config: config_lib.TrainConfig, base_lr: float, total_steps: int,
-                  steps_per_iteration: int = 1):
-    """The learning rate (a float or a schedule) of one optimizer.
-
-    Schedules are functions of the optimizer's own iteration counter, which checkpoints
-    restore, so a resumed run continues on the same curve. `steps_per_iteration` converts
-    training iterations to optimizer steps for optimizers stepped several times per iteration.
-    """
-    k = steps_per_iteration
-    if config.lr_schedule == "constant":
-        return base_lr
-    if config.lr_schedule == "linear":
-        start = int(round(config.lr_decay_start * total_steps)) * k
-        return LinearDecay(base_lr, start, max(total_steps * k, start + 1))
-    return keras.optimizers.schedules.PiecewiseConstantDecay(
-        [b * k for b in config.lr_boundaries], [base_lr * f for f in config.lr_factors])
-
+# ----------------------------------------------------------------------------- learning rates
 
 def current_lr(optimizer) -> float:
     lr = optimizer.learning_rate

@@ -20,14 +20,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
-from tfgan3d import export
+from tfgan3d import mode as mode_lib
+from tfgan3d import registry
+from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
 from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
 from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
 from tfgan3d.trainers import runner
 
-DESCRIPTION = "twin VAE with a shared latent space: sim -> real depth and segmentation (seed 001)"
 INFERENCE = ("mean", "sample")
 # Fields that fix the networks' variables: a --stage2-from source must agree on them.
 ARCHITECTURE = ("levels", "width_mult", "res_blocks", "residual", "pack_d", "num_classes")
@@ -39,18 +40,18 @@ _PAPER_BATCH = 4
 @dataclasses.dataclass
 class Sim2RealConfig(config_lib.TrainConfig):
     data: str | None = None           # unused: the mode reads --sim-data and --real-data
-    sim_data: str = "builtin:rooms-sim"
-    real_data: str = "builtin:rooms-real"
+    sim_data: str = "builtin:rooms-sim"    # simulated images with depth and labels
+    real_data: str = "builtin:rooms-real"  # real images (unpaired with the sim ones)
     class_map: str | None = None      # JSON / CSV file or "kitti12" (see data/sim2real_data.py)
-    sim_depth_scale: float | None = None
-    real_depth_scale: float | None = None
+    sim_depth_scale: float | None = None  # metres per unit of sim 16-bit depth PNGs
+    real_depth_scale: float | None = None  # metres per unit of real 16-bit depth PNGs
     data_check: str = "all"           # all | first | headers
-    image_size: int = 256
+    image_size: int = 256             # network input side
     load_size: int | None = None      # random crops of image_size from it (None: no crop)
-    flip: bool = True
+    flip: bool = True                 # random horizontal flips in training
     sim_size: int | None = None       # built-in data: render size (None: image_size)
     n_train: int = 1500               # built-in data: scenes per domain
-    n_test: int = 150
+    n_test: int = 150                 # built-in data: test scenes per domain
     max_depth: float = 10.0           # metres mapped to +1 of the depth decoder's tanh
     num_classes: int | None = None    # None: the data's classes (written to config.json)
     levels: int = 6                   # packing layers per encoder (Table 2: 6)
@@ -58,23 +59,23 @@ class Sim2RealConfig(config_lib.TrainConfig):
     res_blocks: int = 2               # Table 2 rows 7-8 and 13-14
     residual: bool = True             # identity skips around those blocks
     pack_d: int = 8                   # 3D convolution filters of the packing layers
-    stage1_steps: int = 10_000
-    stage2_steps: int = 10_000
+    stage1_steps: int = 10_000        # iterations of stage 1 (twin VAE, eqs 2-9)
+    stage2_steps: int = 10_000        # iterations of stage 2 (depth and segmentation decoders)
     stage2_from: str | None = None    # a run folder whose stage-1 weights start stage 2
-    stage1_trains: str = "encoders,decoders"
-    stage2_trains: str = "encoders,aux"
-    lr: float = 1e-4
-    beta1: float = 0.9
-    beta2: float = 0.999
-    lambda_kl: float = 1.0
-    lambda_rec: float = 1.0
-    lambda_mmd: float = 1.0
-    lambda_cycle: float = 1.0
-    lambda_rec2: float = 1.0
-    lambda_depth: float = 1.0
-    lambda_seg: float = 1.0
+    stage1_trains: str = "encoders,decoders"  # networks stage 1 trains: encoders,decoders,aux
+    stage2_trains: str = "encoders,aux"  # networks stage 2 trains
+    lr: float = 1e-4                  # Adam learning rate (both stages)
+    beta1: float = 0.9                # Adam beta_1
+    beta2: float = 0.999              # Adam beta_2
+    lambda_kl: float = 1.0            # weight of the KL terms
+    lambda_rec: float = 1.0           # stage 1: weight of the reconstruction terms
+    lambda_mmd: float = 1.0           # weight of the latent MMD between the domains
+    lambda_cycle: float = 1.0         # stage 1: weight of the cycle terms (eqs 8-9)
+    lambda_rec2: float = 1.0          # stage 2: weight of the reconstruction terms (eqs 11-12)
+    lambda_depth: float = 1.0         # stage 2: weight of the depth MSE
+    lambda_seg: float = 1.0           # stage 2: weight of the segmentation cross-entropy
     mmd_sigma: float | None = None    # None: sqrt(latent size)
-    kl_per_unit: bool = True
+    kl_per_unit: bool = True          # KL averaged per latent unit (else summed over units)
     inference: str = "mean"           # mean: decode z_mean | sample: decode a sampled z
     n_samples: int = 4                # images in the sample grids
 
@@ -162,7 +163,7 @@ def build_model(config: Sim2RealConfig) -> Sim2RealVAE:
 def make_optimizers(config: Sim2RealConfig) -> dict:
     """One Adam per stage (stage 2 starts with fresh moments); each schedule spans its stage."""
     def adam(steps):
-        lr = runner.learning_rate(config, config.lr, max(steps, 1))
+        lr = optimizers.learning_rate(config, config.lr, max(steps, 1))
         return optimizers.for_precision(
             optimizers.Adam(lr, beta_1=config.beta1, beta_2=config.beta2), config)
     return {"stage1": adam(config.stage1_steps), "stage2": adam(config.stage2_steps)}
@@ -191,7 +192,7 @@ def serving_endpoints(model: Sim2RealVAE, config: Sim2RealConfig) -> dict:
     multiple = 2 ** config.levels
 
     def serve(rgb):
-        depth, logits = predict(model, export.rgb_input(rgb, multiple))
+        depth, logits = predict(model, serving.rgb_input(rgb, multiple))
         return {"depth": tf.cast(depth, tf.float32),
                 "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
 
@@ -343,10 +344,22 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     sim_ds, real_ds, info = sim2real_data.make_sim2real_datasets(config)
     _resolve_num_classes(config, run, info)
     _resolve_epochs(config, run, info)
-    dataset = tf.data.Dataset.zip({"sim": sim_ds, "real": real_ds})
+    # Each consumer reads its own copy of the streams: a tf.data shuffle keeps one seed
+    # generator per dataset object, shared by all of its iterators, so a second iterator of
+    # one object (stage 2, or the sample images' read-ahead) would start wherever the first
+    # one's prefetching had left it, and two runs with one seed would train on different
+    # orders. A fresh copy's stream is a function of its position (what --deterministic and
+    # an exact resume need). The files were checked above; the copies read headers only.
+    checked = dict(config.to_dict(), data_check="headers")
+
+    def stream():
+        sim, real, _ = sim2real_data.make_sim2real_datasets(checked)
+        return tf.data.Dataset.zip({"sim": sim, "real": real})
+
     n = config.n_samples
-    sim_samples = next(iter(sim_ds.unbatch().batch(n)))["image"]
-    real_samples = next(iter(real_ds.unbatch().batch(n)))["image"]
+    samples = next(iter(stream().unbatch().batch(n)))
+    sim_samples, real_samples = samples["sim"]["image"], samples["real"]["image"]
+    del sim_ds, real_ds
 
     with run.strategy.scope():
         model = build_model(config)
@@ -359,20 +372,55 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     run.samples_dir.mkdir(exist_ok=True)
 
     def sample_fn(step):
+        # The grids leave the model's random stream as training left it (--inference sample
+        # draws from it): the checkpoint of this step was saved before them, and a run
+        # resumed from it must draw what an uninterrupted one draws.
+        state = model.seed_generator.state
+        saved = tf.identity(state.value)
         for name, grid in sample_grids(model, sim_samples, real_samples, config).items():
             runner.write_sample_grid(run, step, grid, name, suffix=name)
+        state.assign(saved)
 
     end1 = config.stage1_steps
     end2 = end1 + config.stage2_steps
     logs = {}
     if start < end1:
         model.set_stage(1)
-        logs.update(runner.fit(model, dataset, run, total=end1, optimizers=optimizers,
+        logs.update(runner.fit(model, stream(), run, total=end1, optimizers=optimizers,
                                sample_fn=sample_fn))
     if int(run.step.numpy()) == end1 and not config.stage2_from:
         _keep_stage1_checkpoint(run)
     if config.stage2_steps:
         model.set_stage(2)
-        logs.update(runner.fit(model, dataset, run, total=end2, optimizers=optimizers,
+        logs.update(runner.fit(model, stream(), run, total=end2, optimizers=optimizers,
                                sample_fn=sample_fn, begin=end1))
     return logs
+
+
+def data(config: Sim2RealConfig, split: str = "train") -> dict:
+    """{"sim", "real"}: the two unpaired training streams as `train` feeds them, or the test
+    splits in file order (images with depth and labels)."""
+    if split == "train":
+        sim_ds, real_ds, _ = sim2real_data.make_sim2real_datasets(config)
+        return {"sim": sim_ds, "real": real_ds}
+    return {role: sim2real_data.make_eval_dataset(source, split, config=config, role=role,
+                                                  batch_size=config.batch_size)[0]
+            for role, source in (("sim", config.data), ("real", config.real_data))}
+
+
+def _predict(model: Sim2RealVAE, image, config: Sim2RealConfig) -> dict:
+    """Real-domain RGB in [-1, 1] -> {"depth": metres [B, H, W, 1], "seg_logits": [B, H, W, C],
+    "segmentation": class ids [B, H, W]}."""
+    depth, logits = predict(model, image)
+    return {"depth": depth, "seg_logits": logits,
+            "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
+
+
+MODE = mode_lib.Mode(
+    name="sim2real", description=registry.describe("sim2real"), config=Sim2RealConfig,
+    data=data, build_model=build_model, train=train, predict=_predict,
+    export_parts=export_parts, serving=lambda model, config: {"": serving_endpoints(model, config)},
+    figures=lambda run_dir: mode_lib.sample_figures(run_dir, {
+        "translations": "sim | sim -> real | real | real -> sim",
+        "perception": "real | predicted depth | segmentation"}),
+    eval_programs=("sim2real",))

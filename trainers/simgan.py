@@ -26,7 +26,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
-from tfgan3d import export
+from tfgan3d import mode as mode_lib
+from tfgan3d import registry
+from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d import losses
 from tfgan3d.data import refine_data
@@ -35,7 +37,6 @@ from tfgan3d.networks.simgan import (DISCRIMINATOR_LAYERS, NORMS, PADDINGS, REFI
                                      REFINER_PADDINGS, build_discriminator, build_refiner)
 from tfgan3d.trainers import runner
 
-DESCRIPTION = "SimGAN: refine synthetic eyes / depth maps with unlabeled real images (seed 003)"
 VARIANTS = ("auto", "eyes", "hands")
 OPTIMIZERS = ("sgd", "adam")
 # The two experiments of section 3: refiner size, P_R and K_g.
@@ -56,11 +57,11 @@ class SimGANConfig(config_lib.TrainConfig):
                                          # config.json when the run starts
     grey: bool = True                    # 1 channel (depth maps always)
     n_synthetic: int | None = None       # None: the data's (built-in: 20000 eyes, 2000 depth)
-    n_real: int | None = None
+    n_real: int | None = None            # None: the data's (built-in: as many as synthetic)
     variant: str = "auto"                # eyes | hands | auto (hands for builtin:depth)
     refiner_kernel: int | None = None    # None: the variant's (eyes 3, hands 7)
     refiner_blocks: int | None = None    # None: the variant's (eyes 4, hands 10)
-    refiner_filters: int = 64
+    refiner_filters: int = 64            # refiner width (the paper: 64)
     refiner_padding: str = "reflect"     # reflect | symmetric | zeros ("same"; draws a frame)
     refiner_noise: int = 0               # > 0: per-pixel noise channels into R (not the paper's)
     discriminator: str = "auto"          # layer list eyes | hands | auto: discriminator_layers
@@ -70,13 +71,13 @@ class SimGANConfig(config_lib.TrainConfig):
     use_history: bool = True             # False: the ablation without the history buffer
     buffer_size: int = 25600             # B: 50 mini-batches of 512 (not given in the paper)
     self_reg_feature: str = "identity"   # identity | mean | gradient
-    lambda_reg: float = 0.1
+    lambda_reg: float = 0.1              # weight of the self-regularisation L1 term
     pretrain_r_steps: int | None = None  # None: the variant's (eyes 1000, hands 500)
-    pretrain_d_steps: int = 200
+    pretrain_d_steps: int = 200          # discriminator-only steps before the alternation
     k_g: int | None = None               # None: the variant's (eyes 50, hands 2)
-    k_d: int = 1
+    k_d: int = 1                         # discriminator updates per iteration (K_d)
     optimizer: str = "sgd"               # sgd (paper) | adam
-    lr: float = 1e-3
+    lr: float = 1e-3                     # learning rate of both networks
     momentum: float = 0.0                # sgd
     beta1: float = 0.9                   # adam
     n_samples: int = 8                   # images per sample grid
@@ -198,24 +199,11 @@ def _updates(config: SimGANConfig, iterations: int) -> tuple[int, int]:
                          k_d=config.k_d)
 
 
-def learning_rate(config: SimGANConfig, total: int, player: int):
-    """The rate of one optimizer (player 0 = refiner, 1 = discriminator). Schedules count
-    the optimizer's own updates, so --lr-boundaries and --lr-decay-start, given in training
-    iterations, are converted to that player's update counts."""
-    def updates(t):
-        return _updates(config, t)[player]
-    if config.lr_schedule == "constant":
-        return config.lr
-    if config.lr_schedule == "linear":
-        start = updates(int(round(config.lr_decay_start * total)))
-        return runner.LinearDecay(config.lr, start, max(updates(total), start + 1))
-    return keras.optimizers.schedules.PiecewiseConstantDecay(
-        [updates(b) for b in config.lr_boundaries], [config.lr * f for f in config.lr_factors])
-
-
 def make_optimizers(config: SimGANConfig, total: int) -> dict:
     def make(player):
-        lr = learning_rate(config, total, player)
+        # Schedules count each player's own updates: iterations -> that player's updates.
+        lr = optimizers.learning_rate(config, config.lr, total,
+                                      lambda t: _updates(config, t)[player])
         if config.optimizer == "sgd":
             opt = keras.optimizers.SGD(lr, momentum=config.momentum)
         else:
@@ -253,12 +241,12 @@ def serving_endpoints(model: SimGAN, config: SimGANConfig) -> dict:
 
     def serve(synthetic):
         # Rank, channels and values checked in the graph before the refiner runs.
-        synthetic = export.checked(synthetic, (None, None, channels), name="synthetic",
+        synthetic = serving.checked(synthetic, (None, None, channels), name="synthetic",
                                    value_range=(-1.0, 1.0))
         return {"refined": model.refiner(synthetic, training=False)}
 
     def serve_uint8(image):
-        image = export.checked(image, (None, None, channels), name="image")
+        image = serving.checked(image, (None, None, channels), name="image")
         refined = model.refiner(tf.cast(image, tf.float32) / 127.5 - 1.0, training=False)
         return {"refined": tf.cast(tf.round(tf.clip_by_value((refined + 1.0) * 127.5, 0, 255)),
                                    tf.uint8)}
@@ -314,3 +302,26 @@ def train(config: SimGANConfig, run: runner.Run) -> dict:
     extra_state = {"buffer": model.buffer} if model.buffer is not None else None
     return runner.fit(model, dataset, run, total=total, optimizers=optimizers,
                       sample_fn=sample_fn, extra_state=extra_state)
+
+
+def data(config: SimGANConfig, split: str = "train") -> dict:
+    """{"pairs": endless batches of {"synthetic", "real"}} as `train` feeds them. simgan has
+    no test split of its own: its evaluation (the gaze experiment, `eval simgan`) draws its
+    own labelled sets."""
+    if split != "train":
+        raise ValueError(f"simgan: split {split!r}: expected 'train' (the gaze experiment "
+                         f"`python -m tfgan3d.eval simgan` makes its own test sets)")
+    return {"pairs": make_datasets(config)[0]}
+
+
+def predict(model: SimGAN, synthetic, config: SimGANConfig) -> dict:
+    """Synthetic images in [-1, 1] [B, H, W, C] -> {"refined": [B, H, W, C] in [-1, 1]}."""
+    return {"refined": model.refiner(synthetic, training=False)}
+
+
+MODE = mode_lib.Mode(
+    name="simgan", description=registry.describe("simgan"), config=SimGANConfig, data=data,
+    build_model=build_model, train=train, predict=predict, export_parts=export_parts,
+    serving=lambda model, config: {"": serving_endpoints(model, config)},
+    figures=lambda run_dir: mode_lib.sample_figures(run_dir, {"": "synthetic | refined | real"}),
+    eval_programs=("simgan", "eye_gap"))

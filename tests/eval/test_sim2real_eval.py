@@ -141,16 +141,16 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     config = types.SimpleNamespace(image_size=16, batch_size=2, n_train=3, n_test=2, seed=0,
                                    max_depth=10.0, steps=None)
 
-    def predict(model, image):
+    def predict(model, image, config):
         shape = tf.shape(image)[:3]
         depth = tf.fill(tf.concat([shape, [1]], 0), 3.0)
         logits = tf.one_hot(tf.ones(shape, tf.int32), 6)
-        return depth, logits
+        return {"depth": depth, "seg_logits": logits}
 
-    module = types.SimpleNamespace(predict=predict,
-                                   translate=lambda model, images, to: -images)
+    mode = types.SimpleNamespace(predict=predict)
+    model = types.SimpleNamespace(translate=lambda images, to: -images)
     monkeypatch.setattr(tfgan3d.export, "load_trained", lambda run, checkpoint=None:
-                        (config, None, module))
+                        (config, model, mode))
     out = tmp_path / "eval"
     result = se.main([str(tmp_path / "run"), "--resolution", "8", "--baseline-steps", "2",
                       "--baseline-ngf", "4", "--out", str(out), "--grid-rows", "2"])

@@ -37,7 +37,7 @@ def run_dir(tmp_path_factory):
     simgan = registry.get_mode("simgan")
 
     path = tmp_path_factory.mktemp("sg") / "00001-simgan-tiny"
-    config = config_lib.resolve_config(simgan.CONFIG, "simgan",
+    config = config_lib.resolve_config(simgan.config, "simgan",
                                        {"preset": "tiny", "image_size": (35, 55)})
     model = simgan.build_model(config)
     (path / "checkpoints").mkdir(parents=True)

@@ -23,9 +23,9 @@ TINY = {
 
 
 def tiny_model(mode):
-    module = registry.get_mode(mode)
-    config = config_lib.resolve_config(module.CONFIG, mode, {"preset": "tiny", **TINY[mode]})
-    return config, module.build_model(config), module
+    mode_def = registry.get_mode(mode)
+    config = config_lib.resolve_config(mode_def.config, mode, {"preset": "tiny", **TINY[mode]})
+    return config, mode_def.build_model(config), mode_def
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,13 @@ def exported(tmp_path_factory):
     for mode in TINY:
         config, model, module = tiny_model(mode)
         tracked = list(module.export_parts(model).values())
-        if hasattr(module, "serving_models"):
-            models = {f"{mode}_{part}": e for part, e in module.serving_models(model, config).items()}
+        parts = module.serving(model, config)
+        if list(parts) != [""]:
+            models = {f"{mode}_{part}": e for part, e in parts.items()}
             paths.update({k: str(v) for k, v in export.export_together(
                 models, tracked, out, {k: 1 for k in models}).items()})
         else:
-            paths[mode] = str(export.export_endpoints(module.serving_endpoints(model, config),
-                                                      tracked, out, mode, 1))
+            paths[mode] = str(export.export_endpoints(parts[""], tracked, out, mode, 1))
     return paths
 
 
@@ -102,7 +102,7 @@ def test_bad_requests_are_errors_and_the_server_stays_alive(exported):
 
 def test_multi_part_export_is_all_or_nothing(tmp_path, monkeypatch):
     config, model, module = tiny_model("fcr_alphagan")
-    models = {f"m_{p}": e for p, e in module.serving_models(model, config).items()}
+    models = {f"m_{p}": e for p, e in module.serving(model, config).items()}
     tracked = list(module.export_parts(model).values())
     real = export._write_archive
     calls = []

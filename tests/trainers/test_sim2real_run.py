@@ -139,11 +139,11 @@ def test_export_serves_depth_and_segmentation(runs, tmp_path):
     from tfgan3d.trainers import sim2real
 
     _, b = runs
-    config, model, module = export.load_trained(b)
-    assert module is sim2real
+    config, model, mode = export.load_trained(b)
+    assert mode is sim2real.MODE
     # export.export_run(b, ...) without loading the run a second time:
-    path = export.export_endpoints(sim2real.serving_endpoints(model, config),
-                                   list(sim2real.export_parts(model).values()),
+    path = export.export_endpoints(mode.serving(model, config)[""],
+                                   list(mode.export_parts(model).values()),
                                    tmp_path / "serving", "sim2real", 1)
     rgb = np.random.default_rng(0).integers(0, 256, (2, 16, 32, 3), dtype=np.uint8)
     np.save(tmp_path / "rgb.npy", rgb)
