@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tfgan3d.data import classes
 from tfgan3d.data import sim2real_data as sd
 from tfgan3d.data.images import DataError
 
@@ -106,9 +107,9 @@ def test_class_map_json_csv_and_kitti12(tmp_path, write):
                                          num_classes=4))
     (tmp_path / "bad.json").write_text(json.dumps({"classes": ["a"], "map": {"Sky": "b"}}))
     with pytest.raises(DataError, match="bad.json.*'b'.*not among"):
-        sd.load_class_map(tmp_path / "bad.json")
-    kitti = sd.load_class_map("kitti12")
-    assert kitti.classes == sd.KITTI12_CLASSES and len(kitti.classes) == 12
+        classes.load_class_map(tmp_path / "bad.json")
+    kitti = classes.load_class_map("kitti12")
+    assert kitti.classes == classes.KITTI12_CLASSES and len(kitti.classes) == 12
     assert kitti.target("Tree") == kitti.target("Vegetation") == 2
     assert kitti.target("26") == 10 and kitti.target("Car:7") == 10  # Cityscapes id, VKITTI 1
     assert kitti.target("Misc") == kitti.target("Undefined") == 255

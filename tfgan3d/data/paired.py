@@ -15,7 +15,6 @@ Workflow: `discover_pairs` -> `validate_pairs` (decodes before training, raises 
 naming the file) -> `make_pix2pix_dataset`.
 """
 import dataclasses
-import json
 import os
 import warnings
 from pathlib import Path
@@ -27,15 +26,11 @@ from tfgan3d.data.images import (DEPTH_EXTENSIONS, IMAGE_EXTENSIONS, DataError, 
                                  check_depth_dtype, check_grey, decode_depth_tf,
                                  decode_labels_tf, decode_rgb_tf, probe_image, read_depth,
                                  read_rgb, split_aligned_tf)
+from tfgan3d.data.folders import (LAYOUTS, index_by_stem, list_images, listing,
+                                  load_dataset_json, spec_defaults, split_folder)
 
 __all__ = ["DataError", "DepthSpec", "PairedFiles", "discover_pairs", "validate_pairs",
-           "make_pix2pix_dataset", "make_rgb_dataset", "list_images", "load_dataset_json"]
-
-LAYOUTS = ("folders", "aligned")
-SPLITS = ("train", "test", "val")
-_JSON_TO_SPEC = {"depth_encoding": "encoding", "depth_scale": "depth_scale",
-                 "grey_convention": "grey_convention", "max_depth": "max_depth"}
-_MAX_LISTED = 5
+           "make_pix2pix_dataset", "make_rgb_dataset", "size_hw", "augment"]
 
 
 @dataclasses.dataclass
@@ -67,83 +62,6 @@ class PairedFiles:
 
 # ---- discovery ----------------------------------------------------------------------------------
 
-def load_dataset_json(*folders):
-    """Merged contents of dataset.json in `folders` (later folders win); {} when none exist.
-
-    Raises:
-        DataError: a dataset.json that is not a JSON object or holds an invalid value.
-    """
-    merged = {}
-    for folder in folders:
-        path = Path(folder) / "dataset.json"
-        if not path.is_file():
-            continue
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(f"{path}: expected a JSON object, found unreadable JSON ({e})") from e
-        if not isinstance(meta, dict):
-            raise DataError(f"{path}: expected a JSON object, found {type(meta).__name__}")
-        if meta.get("layout", "folders") not in LAYOUTS:
-            raise DataError(f"{path}: \"layout\" must be one of {LAYOUTS}, "
-                            f"found {meta['layout']!r}")
-        try:
-            DepthSpec(**_spec_defaults(meta))
-        except ValueError as e:
-            raise DataError(f"{path}: {e}") from e
-        merged.update(meta)
-    return merged
-
-
-def _spec_defaults(meta):
-    return {field: meta[key] for key, field in _JSON_TO_SPEC.items() if key in meta}
-
-
-def list_images(folder, extensions=IMAGE_EXTENSIONS):
-    """Sorted files of `folder` whose extension (any case) is in `extensions`.
-
-    Raises:
-        DataError: the folder is missing or holds no such file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: expected a folder of images, found no folder")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in extensions)
-    if not files:
-        raise DataError(f"{folder}: expected {'/'.join(e[1:] for e in extensions)} files, "
-                        f"found an empty folder")
-    return files
-
-
-def _index_by_stem(folder, extensions):
-    by_stem = {}
-    for path in list_images(folder, extensions):
-        if path.stem in by_stem:
-            raise DataError(f"{folder}: expected one file per name, found both "
-                            f"{by_stem[path.stem].name} and {path.name}")
-        by_stem[path.stem] = path
-    return by_stem
-
-
-def _listing(names):
-    names = sorted(names)
-    shown = ", ".join(names[:_MAX_LISTED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > _MAX_LISTED else "")
-
-
-def _split_folder(root, split):
-    if split is None:
-        return root
-    folder = root / split
-    if folder.is_dir():
-        return folder
-    present = [s for s in SPLITS if (root / s).is_dir()]
-    if present:
-        raise DataError(f"{root}: expected a split folder '{split}', found only {present}")
-    return root  # a data set without split folders: the root is the only split
-
-
 def discover_pairs(root, split="train", layout="auto", spec=None, *, strict=True):
     """Finds and matches the files of one split.
 
@@ -163,9 +81,9 @@ def discover_pairs(root, split="train", layout="auto", spec=None, *, strict=True
     if not root.is_dir():
         raise DataError(f"{root}: expected a data set folder, found "
                         f"{'a file' if root.exists() else 'nothing'}")
-    folder = _split_folder(root, split)
+    folder = split_folder(root, split)
     meta = load_dataset_json(root, folder) if folder != root else load_dataset_json(root)
-    spec = (spec or DepthSpec()).resolve(_spec_defaults(meta))
+    spec = (spec or DepthSpec()).resolve(spec_defaults(meta))
     if layout == "auto":
         layout = meta.get("layout") or _detect_layout(folder)
     if layout not in LAYOUTS:
@@ -179,22 +97,22 @@ def discover_pairs(root, split="train", layout="auto", spec=None, *, strict=True
         return PairedFiles("aligned", [str(p) for p in inputs], None, None, spec,
                            [p.stem for p in inputs], str(folder), meta.get("classes"))
 
-    rgb = _index_by_stem(folder / "rgb", IMAGE_EXTENSIONS)
-    depth = _index_by_stem(folder / "depth", DEPTH_EXTENSIONS)
-    labels = (_index_by_stem(folder / "labels", (".png",))
+    rgb = index_by_stem(folder / "rgb", IMAGE_EXTENSIONS)
+    depth = index_by_stem(folder / "depth", DEPTH_EXTENSIONS)
+    labels = (index_by_stem(folder / "labels", (".png",))
               if (folder / "labels").is_dir() else None)
     problems = []
     for kind, have, partner in (("depth", rgb, depth), ("rgb", depth, rgb)):
         missing = set(have) - set(partner)
         if missing:
             problems.append(f"{len(missing)} name(s) without a {kind} file in "
-                            f"{folder / kind}: {_listing(missing)}")
+                            f"{folder / kind}: {listing(missing)}")
     names = sorted(set(rgb) & set(depth))
     if labels is not None:
         missing = set(names) - set(labels)
         if missing:
             problems.append(f"{len(missing)} name(s) without a labels file in "
-                            f"{folder / 'labels'}: {_listing(missing)}")
+                            f"{folder / 'labels'}: {listing(missing)}")
         names = [n for n in names if n in labels]
     if problems and strict:
         raise DataError(f"{folder}: unpaired files (pass strict=False to drop them):\n  "
@@ -308,7 +226,8 @@ def _check_folder_pair(files, i, decode):
 
 # ---- tf.data pipelines --------------------------------------------------------------------------
 
-def _size_hw(size, name):
+def size_hw(size, name):
+    """(height, width) of an int or a pair; ValueError naming `name` otherwise."""
     if isinstance(size, (int, np.integer)):
         size = (size, size)
     if (len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size)):
@@ -333,8 +252,19 @@ def _load_sample(element, files, size, with_labels):
     return {"rgb": rgb, "maps": maps}
 
 
-def _augment(index, sample, crop, flip, seed):
-    """pix2pix jitter: one random crop window and one flip for rgb, depth, mask and labels."""
+def augment(index, sample, crop, flip, seed):
+    """pix2pix jitter: one random crop window and one flip for rgb, depth, mask and labels.
+
+    Args:
+        index: position in the stream (int64 scalar): with `seed`, the stateless seed of this
+            sample's crop and flip.
+        sample: {"rgb" [h, w, 3], "maps" [h, w, k]} (k may be 0).
+        crop: (height, width) of the window.
+        flip: also flip left-right, half of the time.
+        seed: None draws fresh random seeds.
+    Returns:
+        {"rgb" [crop, 3], "maps" [crop, k]}.
+    """
     if seed is None:
         pair_seed = tf.random.uniform([2], maxval=tf.int64.max, dtype=tf.int64)
     else:
@@ -392,8 +322,8 @@ def make_pix2pix_dataset(files, *, load_size=286, crop_size=256, batch_size=1, t
         raise DataError(f"{files.root}: no pairs to build a data set from")
     if labels and files.labels is None:
         raise DataError(f"{files.root}: labels asked for, found no labels/ folder")
-    crop = _size_hw(crop_size, "crop_size")
-    load = _size_hw(load_size, "load_size") if training else crop
+    crop = size_hw(crop_size, "crop_size")
+    load = size_hw(load_size, "load_size") if training else crop
     if load[0] < crop[0] or load[1] < crop[1]:
         raise ValueError(f"load_size {load} must be at least crop_size {crop}")
     max_depth = float(max_depth or files.spec.max_depth)
@@ -420,7 +350,7 @@ def make_pix2pix_dataset(files, *, load_size=286, crop_size=256, batch_size=1, t
             ds = ds.repeat()
         if not cache:
             ds = ds.map(load_fn, num_parallel_calls=num_parallel_calls)
-        ds = ds.enumerate().map(lambda i, s: _augment(i, s, crop, flip, stream_seed),
+        ds = ds.enumerate().map(lambda i, s: augment(i, s, crop, flip, stream_seed),
                                 num_parallel_calls=num_parallel_calls)
     else:
         ds = ds.map(load_fn, num_parallel_calls=num_parallel_calls)
@@ -448,7 +378,7 @@ def make_rgb_dataset(paths, size, batch_size=1, *, num_parallel_calls=tf.data.AU
     Raises:
         DataError: an empty folder or a file that is not an image (headers are checked).
     """
-    size = _size_hw(size, "size")
+    size = size_hw(size, "size")
     if isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir():
         paths = list_images(paths)
     paths = [str(p) for p in paths]

@@ -31,7 +31,7 @@ import tensorflow as tf
 from tfgan3d.data import eyes as eye_sim
 from tfgan3d.data.builtin import PREFIX, default_cache_dir
 from tfgan3d.data.images import IMAGE_EXTENSIONS, DataError, probe_image
-from tfgan3d.data.paired import list_images
+from tfgan3d.data.folders import list_images
 
 __all__ = ["DataError", "BUILTIN_REFINE_SETS", "make_refine_datasets", "labeled_test_set",
            "read_labeled_folder", "check_image_files", "builtin_arrays", "depth_to_unit"]
