@@ -31,11 +31,11 @@ import re
 import time
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import tensorflow as tf
 
 from tfgan3d.data import sim2real_data
+from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.eval import depth_metrics, figures, seg_metrics, tables
 from tfgan3d.models.baselines import train_supervised_baseline
 
@@ -351,13 +351,6 @@ def compare(rows, out_dir, *, data="real-like data") -> dict:
 
 # ---- figures ------------------------------------------------------------------------------------
 
-def class_colours(num_classes) -> np.ndarray:
-    """uint8 (C, 3) distinct colours (tab20, else hsv)."""
-    cmap = matplotlib.colormaps["tab20" if num_classes <= 20 else "hsv"]
-    points = np.arange(num_classes) / (20 if num_classes <= 20 else num_classes)
-    return np.round(cmap(points)[:, :3] * 255).astype(np.uint8)
-
-
 def colour_labels(labels, colours) -> np.ndarray:
     """Class ids (H, W) -> uint8 RGB; ids outside the palette (ignored) are black."""
     labels = np.asarray(labels).astype(np.int64)
@@ -367,7 +360,7 @@ def colour_labels(labels, colours) -> np.ndarray:
 
 def save_grid(arrays, path, num_classes, rows=6):
     """real image | depth | segmentation | ground truth depth | ground truth labels."""
-    colours = class_colours(num_classes)
+    colours = segmentation_palette(num_classes)  # the training samples' colours too
     k = min(rows, len(arrays["rgb"]))
     grid = [[arrays["rgb"][i], arrays["pred_depth"][i],
              colour_labels(arrays["pred_labels"][i], colours),

@@ -121,3 +121,42 @@ def test_sample_figures_takes_the_newest_grid_of_each_kind(tmp_path):
         ("depth (step_0000100_perception)", "step_0000100_perception.png"),
         ("translations (step_0000100_translations)", "step_0000100_translations.png")]
     assert mode_lib.sample_figures(tmp_path / "missing", {}) == []
+
+
+# What `predict` returns for a batch of `data(config, "test")` (simgan: of the training
+# stream's synthetic images), for a freshly built tiny model.
+PREDICTS = {"pix2pix": ("pairs", "real_a", {"depth"}),
+            "simgan": ("pairs", "synthetic", {"refined"}),
+            "sim2real": ("real", "image", {"depth", "seg_logits", "segmentation"}),
+            "fcr_alphagan": ("scenes", None, {"reconstruction", "refined",
+                                              "refined_probabilities"})}
+
+
+@pytest.mark.parametrize("name", registry.mode_names())
+def test_data_feeds_predict(name):
+    import numpy as np
+
+    mode = registry.get_mode(name)
+    config = config_lib.resolve_config(mode.config, name, {"preset": "tiny"})
+    train = mode.data(config)
+    assert train and all(hasattr(ds, "element_spec") for ds in train.values())
+    stream, key, outputs = PREDICTS[name]
+    if name == "simgan":
+        with pytest.raises(ValueError, match="eval simgan"):
+            mode.data(config, "test")
+        batch = next(iter(train[stream]))
+    else:
+        batch = next(iter(mode.data(config, "test")[stream]))
+    inputs = batch if key is None else batch[key]
+    # What `train` fills in from the data and records in config.json before it builds.
+    if name == "sim2real":
+        config.num_classes = 3
+    if name == "pix2pix":
+        config.max_depth = 10.0
+    if name == "simgan":
+        config.image_size = tuple(inputs.shape[1:3])
+    model = mode.build_model(config)
+    out = mode.predict(model, inputs, config)
+    assert set(out) == outputs
+    first = np.asarray(out[sorted(outputs)[0]])
+    assert first.shape[0] == np.asarray(inputs).shape[0]

@@ -276,11 +276,13 @@ def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
             "autoencoder": {"serving_default": (autoencode, [voxels])}}
 
 
-def data(config: FCRConfig, split: str = "train") -> dict:
+def data(config: FCRConfig, split: str = "train", source: str | None = None) -> dict:
     """{"scenes": integer label scenes [B, X, H, Z]}: the phase-1 training stream as `train`
-    feeds it, or the test split in file order."""
-    training = split == "train"
-    return {"scenes": make_dataset(config, config.batch_size, split, training=training)}
+    feeds it (split "train", no `source`), or a split of `source` (default --data) in file
+    order, once."""
+    training = split == "train" and source is None
+    return {"scenes": make_dataset(config, config.batch_size, split, training=training,
+                                   source=source)}
 
 
 def predict(model: FCRAlphaGAN, voxels, config: FCRConfig) -> dict:

@@ -25,6 +25,7 @@ from tfgan3d import registry
 from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
+from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
 from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
 from tfgan3d.trainers import runner
@@ -208,14 +209,6 @@ def export_parts(model: Sim2RealVAE) -> dict:
 
 # ----------------------------------------------------------------------------- samples
 
-def _palette(n: int) -> np.ndarray:
-    """n distinct uint8 colours (golden-ratio hues), fixed for a class count."""
-    hue = (np.arange(n) * 0.618034) % 1.0
-    k = (np.array([5.0, 3.0, 1.0])[None] + hue[:, None] * 6.0) % 6.0
-    rgb = 1.0 - 0.85 * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
-    return (rgb * 255).astype(np.uint8)
-
-
 def _uint8(images) -> np.ndarray:
     return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
@@ -227,7 +220,7 @@ def sample_grids(model: Sim2RealVAE, sim, real, config: Sim2RealConfig) -> dict:
     depth, logits = predict(model, real)
     grey = np.clip(np.asarray(depth) / config.max_depth, 0, 1)
     grey = np.repeat((grey * 255).astype(np.uint8), 3, axis=-1)
-    seg = _palette(logits.shape[-1])[np.argmax(np.asarray(logits), -1)]
+    seg = segmentation_palette(logits.shape[-1])[np.argmax(np.asarray(logits), -1)]
     rows_t = [np.concatenate(r, axis=1) for r in
               zip(_uint8(sim), _uint8(to_real), _uint8(real), _uint8(to_sim))]
     rows_p = [np.concatenate(r, axis=1) for r in zip(_uint8(real), grey, seg)]
@@ -397,15 +390,16 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     return logs
 
 
-def data(config: Sim2RealConfig, split: str = "train") -> dict:
-    """{"sim", "real"}: the two unpaired training streams as `train` feeds them, or the test
-    splits in file order (images with depth and labels)."""
-    if split == "train":
+def data(config: Sim2RealConfig, split: str = "train", source: str | None = None) -> dict:
+    """{"sim", "real"}: the two unpaired training streams as `train` feeds them, or a split
+    of both domains in file order (images with depth and labels); `source` replaces
+    --real-data there."""
+    if split == "train" and source is None:
         sim_ds, real_ds, _ = sim2real_data.make_sim2real_datasets(config)
         return {"sim": sim_ds, "real": real_ds}
     return {role: sim2real_data.make_eval_dataset(source, split, config=config, role=role,
                                                   batch_size=config.batch_size)[0]
-            for role, source in (("sim", config.data), ("real", config.real_data))}
+            for role, source in (("sim", config.sim_data), ("real", source or config.real_data))}
 
 
 def _predict(model: Sim2RealVAE, image, config: Sim2RealConfig) -> dict:
