@@ -1,37 +1,13 @@
-"""Class names and the fixed colour palette of the 3D FCR-alphaGAN voxel scenes.
+"""Class names and the fixed colour palette of the 3D FCR-alphaGAN voxel scenes, for eval.
 
-Classes follow the SUNCG / SSCNet order used by the original (ids 0..11). The palette is the
-original viewer's per-class palette (its `eval/util_vtk.py`, floats in 0..1 indexed by class id),
-rounded to 8-bit values, so renders can be compared with the published figures. `PALETTE`
-(uint8) is the source of truth and `PALETTE_FLOAT` is `PALETTE / 255`, so that a render with
-flat lighting reproduces the uint8 values exactly.
+The table itself (names, ids, palette and where its colours come from) lives in
+`tfgan3d.data.classes`, the one class table that the data, the figures and the VTK renders
+share; this module gives eval its names for it.
 """
-import numpy as np
-
-CLASS_NAMES = ("empty", "ceiling", "floor", "wall", "window", "chair", "bed", "sofa", "table",
-               "tvs", "furniture", "objects")
-NUM_CLASSES = len(CLASS_NAMES)
-EMPTY = 0
-CEILING = 1
-
-PALETTE = np.array([
-    [23, 191, 207],   # empty (cyan): kept for indexing; the renderer never draws it
-    [214, 38, 41],    # ceiling (red)
-    [43, 161, 43],    # floor (green)
-    [158, 217, 230],  # wall (pale blue)
-    [115, 158, 207],  # window (steel blue)
-    [204, 204, 92],   # chair (khaki)
-    [255, 186, 120],  # bed (light orange)
-    [148, 102, 189],  # sofa (purple)
-    [31, 120, 181],   # table (blue)
-    [189, 189, 33],   # tvs (olive)
-    [255, 128, 13],   # furniture (orange)
-    [196, 176, 214],  # objects (lilac)
-], dtype=np.uint8)
-PALETTE.setflags(write=False)
-
-PALETTE_FLOAT = PALETTE.astype(np.float64) / 255.0
-PALETTE_FLOAT.setflags(write=False)
+from tfgan3d.data.classes import CEILING, EMPTY  # noqa: F401
+from tfgan3d.data.classes import NUM_VOXEL_CLASSES as NUM_CLASSES
+from tfgan3d.data.classes import VOXEL_CLASSES as CLASS_NAMES
+from tfgan3d.data.classes import VOXEL_PALETTE as PALETTE
 
 
 def class_names(num_classes=NUM_CLASSES):

@@ -1,7 +1,16 @@
-"""Class tables: the names of the classes of each kind of data, their colours, and the sim2real
-class maps.
+"""Class tables: the names of the classes of each kind of data with their colours, and the
+sim2real class maps. Data, training samples, eval figures and VTK renders all read them here.
 
-Sim2real classes. config.class_map is a JSON or CSV file, or "kitti12" (built in: Virtual
+Voxel scenes (fcr_alphagan): the 12 classes in the SUNCG / SSCNet order of the original (ids
+0..11), with the original viewer's per-class palette (its `eval/util_vtk.py`, floats in 0..1
+indexed by class id) rounded to 8-bit values, so renders can be compared with the published
+figures. A render with flat lighting reproduces these uint8 values exactly.
+
+Sim2real segmentation: its classes come from the data (a class map, or the simulation's own),
+so their colours are `segmentation_palette(num_classes)`, one fixed colour per class id for a
+class count, used by the training samples and the evaluation figures alike.
+
+Sim2real class maps. config.class_map is a JSON or CSV file, or "kitti12" (built in: Virtual
 KITTI 2 names and Cityscapes ids -> the seed's 12 classes, section 4.2):
     JSON  {"classes": ["road", "car"], "map": {"Road": "road", "Car": "car", "Misc": null}}
           or flat {"Road": "road", "Car": "car"} (classes in order of first appearance;
@@ -19,9 +28,50 @@ import dataclasses
 import json
 from pathlib import Path
 
-from tfgan3d.data.images import DataError
+import numpy as np
+
+from tfgan3d.data.errors import DataError
+
+# ---- voxel scenes -------------------------------------------------------------------------------
+
+VOXEL_CLASSES = ("empty", "ceiling", "floor", "wall", "window", "chair", "bed", "sofa",
+                 "table", "tvs", "furniture", "objects")
+NUM_VOXEL_CLASSES = len(VOXEL_CLASSES)
+(EMPTY, CEILING, FLOOR, WALL, WINDOW, CHAIR, BED, SOFA, TABLE, TVS, FURNITURE,
+ OBJECTS) = range(NUM_VOXEL_CLASSES)
+
+VOXEL_PALETTE = np.array([
+    [23, 191, 207],   # empty (cyan): kept for indexing; the renderer never draws it
+    [214, 38, 41],    # ceiling (red)
+    [43, 161, 43],    # floor (green)
+    [158, 217, 230],  # wall (pale blue)
+    [115, 158, 207],  # window (steel blue)
+    [204, 204, 92],   # chair (khaki)
+    [255, 186, 120],  # bed (light orange)
+    [148, 102, 189],  # sofa (purple)
+    [31, 120, 181],   # table (blue)
+    [189, 189, 33],   # tvs (olive)
+    [255, 128, 13],   # furniture (orange)
+    [196, 176, 214],  # objects (lilac)
+], dtype=np.uint8)
+VOXEL_PALETTE.setflags(write=False)
+
+
+# ---- sim2real segmentation ----------------------------------------------------------------------
 
 IGNORE_LABEL = 255
+
+
+def segmentation_palette(num_classes: int) -> np.ndarray:
+    """uint8 (num_classes, 3): one distinct, saturated colour per class id (golden-ratio hues
+    around the colour wheel, value 1, saturation 0.85), the same for every call with that count.
+    """
+    hue = (np.arange(num_classes) * 0.618034) % 1.0
+    k = (np.array([5.0, 3.0, 1.0])[None] + hue[:, None] * 6.0) % 6.0
+    rgb = 1.0 - 0.85 * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+    return (rgb * 255).astype(np.uint8)
+
+
 # The seed's 12 classes common to VKITTI, CityScapes and KITTI (section 4.2).
 KITTI12_CLASSES = ("terrain", "sky", "vegetation", "building", "road", "guard rail",
                    "traffic sign", "traffic light", "pole", "truck", "car", "van")

@@ -24,6 +24,8 @@ import struct
 import numpy as np
 import tensorflow as tf
 
+from tfgan3d.data.errors import DataError  # noqa: F401  (raised here; imported from here too)
+
 ENCODINGS = ("auto", "png16", "grey8", "npy")
 GREY_CONVENTIONS = ("near-dark", "near-bright")
 DEPTH_DEFAULTS = {"encoding": "auto", "depth_scale": 0.001, "grey_convention": "near-dark",
@@ -37,10 +39,6 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # PNG colour type -> decoded cha
 # Mean over pixels of (max - min channel) above which a 3-channel "grey" depth map is colour
 # (a colour map, or an RGB photo in the depth folder). JPEG chroma noise stays well below it.
 _GREY_TOLERANCE = 4.0
-
-
-class DataError(ValueError):
-    """A data file or folder that cannot be used as it is; the message names it."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,11 +20,11 @@ import sys
 
 import numpy as np
 
-VOXEL_CLASSES = ("empty", "ceiling", "floor", "wall", "window", "chair", "bed", "sofa",
-                 "table", "tvs", "furniture", "objects")
-NUM_CLASSES = len(VOXEL_CLASSES)
-(EMPTY, CEILING, FLOOR, WALL, WINDOW, CHAIR, BED, SOFA, TABLE, TVS, FURNITURE,
- OBJECTS) = range(NUM_CLASSES)
+from tfgan3d.data.classes import (BED, CEILING, CHAIR, EMPTY, FLOOR, FURNITURE,  # noqa: F401
+                                  NUM_VOXEL_CLASSES, OBJECTS, SOFA, TABLE, TVS, VOXEL_CLASSES,
+                                  WALL, WINDOW)
+
+NUM_CLASSES = NUM_VOXEL_CLASSES
 GRID = (80, 48, 80)
 MIN_OCCUPIED = 10000
 ROOM_KINDS = ("living_room", "bedroom", "bathroom", "dining_room", "garage")
