@@ -1,12 +1,15 @@
-# `make demo`: install, then train pix2pix on the built-in scenes and run the seed's 2x2
-# virtual / real-like experiment (quick preset; SEEDS="0 1 2" for the full protocol; finished arms
-# are reused, so an interrupted demo resumes), then write the page runs/demo/index.html.
+# `make demo`: install, then run each seed system's experiment at the quick preset on the built-in
+# data (tools/demo.py: pix2pix's 2x2, simgan's gaze finding, sim2real's comparison table,
+# fcr_alphagan's findings, renders, interpolation GIF and noise heat map), then write the page
+# runs/demo/index.html. SEEDS="0 1 2" runs the full protocol, MODES=simgan one system; finished
+# stages are reused, so an interrupted demo resumes.
 # `make test`: install, then run the tests.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfgan3d-installed
 SEEDS ?= 0
+MODES ?= pix2pix simgan sim2real fcr_alphagan
 
 .PHONY: setup demo test bench clean
 
@@ -20,8 +23,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains --seeds $(SEEDS) --reuse
-	$(PY) -m tfgan3d.eval report runs/pix2pix-domains --out runs/demo
+	$(PY) -m tfgan3d.tools.demo --out runs/demo --modes $(MODES) --seeds $(SEEDS) --preset quick
 
 test: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests

@@ -19,7 +19,7 @@ from tfgan3d import mode as mode_lib
 from tfgan3d import registry
 from tfgan3d import serving
 from tfgan3d import optimizers
-from tfgan3d.data import voxel_files
+from tfgan3d.data import builtin, voxel_files
 from tfgan3d.models.fcr_alphagan import (LATENT1D_VARIANTS, REFINER_D_INPUTS, VAE_VARIANTS,
                                          VARIANTS, FCRAlphaGAN)
 from tfgan3d.losses import GAN_LOSSES
@@ -122,9 +122,9 @@ def build_model(config: FCRConfig) -> FCRAlphaGAN:
 
 
 def data_root(config: FCRConfig, source: str | None = None) -> str:
-    return voxel_files.resolve_voxel_source(source or config.data, n_train=config.n_train,
-                                            n_test=config.n_test, grid=config.grid,
-                                            seed=config.seed, cache_dir=config.cache_dir)
+    return builtin.resolve_voxel_source(source or config.data, n_train=config.n_train,
+                                        n_test=config.n_test, grid=config.grid,
+                                        seed=config.seed, cache_dir=config.cache_dir)
 
 
 def make_dataset(config: FCRConfig, batch_size: int, split: str = "train", training=True,
