@@ -324,12 +324,26 @@ caption{text-align:left;font-size:.9em;color:#555}
 .figures{display:flex;flex-wrap:wrap;gap:.8em}figure{margin:0;max-width:380px}
 figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 figcaption{font-size:.72em;color:#555;word-break:break-all}
-code{background:#f4f4f4;padding:.1em .3em}
+code{background:#f4f4f4;padding:.1em .3em}td.l{text-align:left}
 .claim{background:#f7f7fb;padding:.6em;border-left:3px solid #88a}
 """
 
 
-def build(folders, out, *, title="tfgan3d report", total_seconds=None) -> Path:
+def _stage_table(demo) -> str:
+    """The demo's stages: what ran, its state and its time."""
+    if not demo:
+        return ""
+    rows = ""
+    for stage in demo.get("stages", []):
+        seconds = stage.get("seconds")
+        rows += (f"<tr><td class='l'>{_e(stage['name'])}</td><td class='l'>{_e(stage['state'])}"
+                 f"</td><td>{'' if seconds is None else f'{seconds / 60:.1f} min'}</td></tr>")
+    return (f"<table class='stages'><caption>demo stages (preset {_e(demo.get('preset'))}, seeds "
+            f"{_e(' '.join(map(str, demo.get('seeds', []))))})</caption><tr><th>stage</th>"
+            f"<th>state</th><th>time</th></tr>{rows}</table>\n")
+
+
+def build(folders, out, *, title="tfgan3d report", total_seconds=None, demo=None) -> Path:
     """Writes OUT/index.html from the experiments and runs under `folders`; returns its path."""
     out = Path(out)
     found = discover(folders)
@@ -377,7 +391,7 @@ def build(folders, out, *, title="tfgan3d report", total_seconds=None) -> Path:
             + "<h2 id='environment'>Environment</h2>\n<table>" + env_rows
             + f"<tr><th>CPU</th><td>{_e(env['cpu'])}</td></tr><tr><th>GPU</th><td>"
             f"{_e(env['gpu'])}</td></tr><tr><th>date</th><td>{_e(env['date'])}</td></tr>{total}"
-            "</table>\n")
+            "</table>\n" + _stage_table(demo))
     page = (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{_e(title)}"
             f"</title><style>{CSS}</style></head><body>\n{body}</body></html>\n")
     return tables.atomic_write(out / "index.html", page)
