@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgan3d.data import voxel_files
+from tfgan3d.data import builtin, voxel_files
 from tfgan3d.data.images import DataError
 from tfgan3d.data.voxel_files import (convert, iter_voxel_source, list_voxel_files,
                                       load_shard, load_voxel_file, make_voxel_dataset,
-                                      resolve_voxel_source, write_builtin_voxels, write_scenevox,
+                                      write_builtin_voxels, write_scenevox,
                                       write_shards)
 from tfgan3d.data.voxels import make_scenes
 from tfgan3d.tools import voxel_data
@@ -181,7 +181,7 @@ def test_expected_grid_mismatch_is_reported_before_training(tmp_path, scenes):
 
 def test_builtin_source_is_generated_once_and_cached(tmp_path, monkeypatch, scenes):
     monkeypatch.setenv("TFGAN3D_CACHE", str(tmp_path))
-    root = resolve_voxel_source("builtin:voxels", n_train=6, n_test=2, grid=GRID)
+    root = builtin.resolve_voxel_source("builtin:voxels", n_train=6, n_test=2, grid=GRID)
     assert root.startswith(str(tmp_path))
     np.testing.assert_array_equal(np.concatenate(
         [load_voxel_file(f) for f in list_voxel_files(root, "train")]), scenes[:6])
@@ -191,9 +191,9 @@ def test_builtin_source_is_generated_once_and_cached(tmp_path, monkeypatch, scen
     def fail(*args, **kwargs):
         raise AssertionError("generated again")
     monkeypatch.setattr(voxel_files, "write_builtin_voxels", fail)
-    assert resolve_voxel_source("builtin:voxels", n_train=6, n_test=2, grid=GRID) == root
+    assert builtin.resolve_voxel_source("builtin:voxels", n_train=6, n_test=2, grid=GRID) == root
     with pytest.raises(DataError, match="builtin:voxels"):
-        resolve_voxel_source("builtin:voxel")
+        builtin.resolve_voxel_source("builtin:voxel")
 
 
 def test_convert_keeps_splits_and_reduces_grids(tmp_path, scenes):

@@ -22,21 +22,19 @@ $TFGAN3D_CACHE (default ~/.cache/tfgan3d). Folders are validated before any trai
 problem raises `DataError` naming the CSV, row, file or folder.
 """
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from tfgan3d.data import eyes as eye_sim
-from tfgan3d.data.builtin import PREFIX, default_cache_dir
+from tfgan3d.data import builtin
 from tfgan3d.data.images import IMAGE_EXTENSIONS, DataError, probe_image
 from tfgan3d.data.folders import list_images
 
-__all__ = ["DataError", "BUILTIN_REFINE_SETS", "make_refine_datasets", "labeled_test_set",
-           "read_labeled_folder", "check_image_files", "builtin_arrays", "depth_to_unit"]
+__all__ = ["DataError", "make_refine_datasets", "labeled_test_set", "read_labeled_folder",
+           "check_image_files", "builtin_arrays", "render_builtin", "depth_to_unit"]
 
-BUILTIN_REFINE_SETS = ("eyes", "depth")
 LABELS_CSV = "labels.csv"
 _DEFAULT_SIZE = {"eyes": (eye_sim.EYE_HEIGHT, eye_sim.EYE_WIDTH), "depth": (64, 64)}
 _DEFAULT_COUNT = {("eyes", "synthetic"): 20000, ("eyes", "real"): 20000, ("eyes", "test"): 2000,
@@ -44,7 +42,6 @@ _DEFAULT_COUNT = {("eyes", "synthetic"): 20000, ("eyes", "real"): 20000, ("eyes"
 _DEPTH_START = {"synthetic": 0, "real": 500_000_000, "test": 1_000_000_000}
 _EYE_SPLIT = {"synthetic": "synthetic-train", "real": "real-train", "test": "real-test"}
 _DECODE_CHECKS = 2000  # files fully decoded by the validation (all headers are read)
-_CACHE_VERSION = 2     # bump when the simulators or this module's scaling change
 
 
 def depth_to_unit(depth, max_depth=None):
@@ -58,14 +55,6 @@ def depth_to_unit(depth, max_depth=None):
 
 # --- built-in sets ---------------------------------------------------------------------------
 
-def _builtin_name(source):
-    name = source[len(PREFIX):]
-    if name not in BUILTIN_REFINE_SETS:
-        raise DataError(f"unknown built-in refinement set {source!r}; valid: "
-                        f"{', '.join(PREFIX + n for n in BUILTIN_REFINE_SETS)}")
-    return name
-
-
 def _resize(images, size):
     """Bilinear (antialiased) resize of (N, H, W, C) float arrays, in chunks."""
     if tuple(images.shape[1:3]) == tuple(size):
@@ -76,7 +65,8 @@ def _resize(images, size):
                                                           np.float32)
 
 
-def _render_builtin(name, role, n, size, seed):
+def render_builtin(name, role, n, size, seed):
+    """(images, labels) of `n` examples of a built-in set's role, rendered now (no cache)."""
     if name == "eyes":
         images, labels = [], []
         for start in range(0, n, 1000):
@@ -123,25 +113,12 @@ def builtin_arrays(source, role, n=None, *, image_size=None, seed=0, cache_dir=N
         (images float32 (n, H, W, 1) in [-1, 1], labels float32): (n, 5) gaze and pupil for
         eyes, (n, 0) for "real" and depth training, (n, H, W, 1) exact depth for the depth test.
     """
-    name = _builtin_name(source)
+    name = builtin.builtin_name(source, "refine")
     if role not in _EYE_SPLIT:
         raise ValueError(f"role must be one of {tuple(_EYE_SPLIT)}, got {role!r}")
     n = _DEFAULT_COUNT[name, role] if n is None else int(n)
     size = tuple(int(s) for s in (image_size or _DEFAULT_SIZE[name]))
-    if cache_dir is False:
-        return _render_builtin(name, role, n, size, seed)
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    path = cache / (f"refine-{name}-{role}-{size[0]}x{size[1]}-n{n}-s{seed}"
-                    f"-v{_CACHE_VERSION}.npz")
-    if path.is_file():
-        with np.load(path) as data:
-            return data["images"], data["labels"]
-    images, labels = _render_builtin(name, role, n, size, seed)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, images=images, labels=labels)
-    os.replace(tmp, path)  # a reader never sees a half-written cache file
-    return images, labels
+    return builtin.cached_arrays(source, role, n, size, seed, cache_dir)
 
 
 # --- folders ---------------------------------------------------------------------------------
@@ -263,10 +240,11 @@ def _load_folder_images(paths, channels, native, size):
 
 def _resolve(source, role, *, n, image_size, seed, label_columns, cache_dir):
     """{"arrays": (images, labels)} for a built-in set, {"paths", "labels"} for a folder."""
-    if isinstance(source, str) and source.startswith(PREFIX):
+    if builtin.is_builtin(source):
         images, labels = builtin_arrays(source, role, n, image_size=image_size, seed=seed,
                                         cache_dir=cache_dir)
-        names = eye_sim.EYE_LABEL_NAMES if _builtin_name(source) == "eyes" else ()
+        names = (eye_sim.EYE_LABEL_NAMES if builtin.builtin_name(source, "refine") == "eyes"
+                 else ())
         return {"images": images, "labels": labels, "size": images.shape[1:3],
                 "names": names if labels.ndim == 2 and labels.shape[1] else (),
                 "where": source}
@@ -339,7 +317,7 @@ def make_refine_datasets(source_synthetic, source_real=None, *, batch_size, imag
     if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if source_real is None:
-        if not (isinstance(source_synthetic, str) and source_synthetic.startswith(PREFIX)):
+        if not builtin.is_builtin(source_synthetic):
             raise DataError(f"source_real is required when source_synthetic is a folder "
                             f"({source_synthetic})")
         source_real = source_synthetic

@@ -674,38 +674,3 @@ def write_builtin_voxels(out_dir, n_train, n_test, *, format="npz", grid=GRID, s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return _commit(tmp, target, overwrite)
-
-
-def resolve_voxel_source(source, n_train=2000, n_test=100, grid=GRID, seed=0, cache_dir=None,
-                         workers=1):
-    """The folder of a voxel data set, generating "builtin:voxels" on first use.
-
-    The built-in set (`write_builtin_voxels`, npz shards) is cached under $TFGAN3D_CACHE
-    (default ~/.cache/tfgan3d) in a folder named by the settings; a path is returned as it is.
-
-    Raises:
-        DataError: an unknown built-in name or a path that does not exist.
-    """
-    if not str(source).startswith("builtin:"):
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise DataError(f"{path}: expected a voxel data set folder or builtin:voxels, "
-                            f"found nothing")
-        return str(path)
-    if source != "builtin:voxels":
-        raise DataError(f"unknown built-in voxel data set {source!r}; valid: builtin:voxels")
-    from tfgan3d.data.builtin import default_cache_dir  # lazy: avoids an import cycle
-
-    grid = tuple(int(g) for g in grid)
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = cache / (f"voxels-{'x'.join(map(str, grid))}-n{n_train}+{n_test}-s{seed}"
-                      f"-v{SIMULATOR_VERSION}")
-    if target.is_dir():  # complete: the set appears by renaming a finished temporary folder
-        return str(target)
-    try:
-        return write_builtin_voxels(target, n_train, n_test, grid=grid, seed=seed,
-                                    workers=workers)
-    except OSError:
-        if target.is_dir():  # another process finished the same set first
-            return str(target)
-        raise
