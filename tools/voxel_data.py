@@ -17,7 +17,7 @@ import sys
 from tfgan3d.data.voxels import GRID, VOXEL_CLASSES, iter_scenes, scene_stats
 
 # TensorFlow is imported in main(), not here: --workers processes re-import this module and
-# need numpy only. Keep in step with tfgan3d.data.voxel_files.FORMATS.
+# need numpy only. Keep in step with tfgan3d.data.voxel_formats.FORMATS.
 FORMATS = ("npz", "tfrecord", "scenevox")
 
 
@@ -92,7 +92,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     from tfgan3d.data.images import DataError
-    from tfgan3d.data.voxel_files import convert, split_counts, write_builtin_voxels
+    from tfgan3d.data.voxel_files import convert, split_counts
+    from tfgan3d.data.voxel_formats import write_builtin_voxels
 
     try:
         if args.command == "builtin":

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgan3d.data import builtin, voxel_files
+from tfgan3d.data import builtin, voxel_formats
 from tfgan3d.data.images import DataError
 from tfgan3d.data.voxel_files import (convert, iter_voxel_source, list_voxel_files,
-                                      load_shard, load_voxel_file, make_voxel_dataset,
-                                      write_builtin_voxels, write_scenevox,
-                                      write_shards)
-from tfgan3d.data.voxels import make_scenes
+                                      make_voxel_dataset)
+from tfgan3d.data.voxel_formats import (load_shard, load_voxel_file, write_builtin_voxels,
+                                        write_scenevox, write_shards)
+from tfgan3d.data.voxels import downsample_labels, make_scenes
 from tfgan3d.tools import voxel_data
 
 GRID = (16, 8, 16)
@@ -190,7 +190,7 @@ def test_builtin_source_is_generated_once_and_cached(tmp_path, monkeypatch, scen
 
     def fail(*args, **kwargs):
         raise AssertionError("generated again")
-    monkeypatch.setattr(voxel_files, "write_builtin_voxels", fail)
+    monkeypatch.setattr(voxel_formats, "write_builtin_voxels", fail)
     assert builtin.resolve_voxel_source("builtin:voxels", n_train=6, n_test=2, grid=GRID) == root
     with pytest.raises(DataError, match="builtin:voxels"):
         builtin.resolve_voxel_source("builtin:voxel")
@@ -205,11 +205,11 @@ def test_convert_keeps_splits_and_reduces_grids(tmp_path, scenes):
     assert sorted(os.listdir(small)) == ["test", "train"]
     train = np.concatenate([load_voxel_file(f) for f in list_voxel_files(small, "train")])
     assert train.shape == (38, 8, 4, 8)
-    np.testing.assert_array_equal(train[0], voxel_files.downsample_labels(scenes[0], (8, 4, 8)))
+    np.testing.assert_array_equal(train[0], downsample_labels(scenes[0], (8, 4, 8)))
 
 
 def test_cli_builtin_stats_convert(tmp_path, capsys):
-    assert voxel_data.FORMATS == voxel_files.FORMATS  # the CLI keeps its own copy
+    assert voxel_data.FORMATS == voxel_formats.FORMATS  # the CLI keeps its own copy
     out = str(tmp_path / "b")
     assert voxel_data.main(["builtin", "--n", "20", "--out", out, "--grid", "16x8x16"]) == 0
     assert "19 train + 1 test" in capsys.readouterr().out

@@ -61,7 +61,7 @@ BUILTIN = {
 GENERATORS = {
     "scenes": ("data set", "tfgan3d.data.scene_files:write_scene_dataset"),
     "refine": ("refinement set", "tfgan3d.data.refine_data:render_builtin"),
-    "voxels": ("voxel data set", "tfgan3d.data.voxel_files:write_builtin_voxels"),
+    "voxels": ("voxel data set", "tfgan3d.data.voxel_formats:write_builtin_voxels"),
 }
 BUILTIN_SETS = {name: s.domain for name, s in BUILTIN.items() if s.kind == "scenes"}
 

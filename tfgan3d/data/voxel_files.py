@@ -1,4 +1,5 @@
-"""Voxel scene files and the tf.data pipeline of the fcr_alphagan mode.
+"""Voxel data sets: the files of a split, the tf.data pipeline of the fcr_alphagan mode, and
+conversion between layouts.
 
 Layouts read (`list_voxel_files` tells them apart):
 
@@ -12,34 +13,32 @@ Layouts read (`list_voxel_files` tells them apart):
                                                       "shape" (3 int64), "name" (bytes)
                                             with a manifest.json (grid, n, split, classes).
 
-Every reader checks the grid and the labels (0..11) and raises `DataError` naming the file,
-the value found and where. `make_voxel_dataset` checks files in Python before training
-(`validate`) and again in the graph, cheaply, for what it did not read beforehand.
+Every reader (`tfgan3d.data.voxel_formats`, which also writes the formats) checks the grid and
+the labels (0..11) and raises `DataError` naming the file, the value found and where.
+`make_voxel_dataset` checks files in Python before training (`validate`) and again in the
+graph, cheaply, for what it did not read beforehand. The built-in set (`builtin:voxels`) is
+resolved and cached by `tfgan3d.data.builtin.resolve_voxel_source`.
 """
-import json
 import os
 from pathlib import Path
 import shutil
-import uuid
-import zipfile
 
 import numpy as np
 import tensorflow as tf
 
-from tfgan3d.data.images import DataError
-from tfgan3d.data.voxels import (GRID, NUM_CLASSES, SIMULATOR_VERSION, VOXEL_CLASSES,
-                                 downsample_labels, iter_scenes)
+from tfgan3d.data.errors import DataError
+from tfgan3d.data.voxel_formats import (FORMATS, SCENEVOX, SHARD_EXTENSIONS, TF_FEATURES,
+                                        check_scenes, check_target, commit_folder, load_shard,
+                                        load_voxel_file, npy_header, read_manifest,
+                                        temp_folder_next_to, tfrecord_compression,
+                                        write_named_scenevox, write_named_shards)
+from tfgan3d.data.voxel_formats import write_shards  # noqa: F401  (tests/eval use it from here)
+from tfgan3d.data.voxels import NUM_CLASSES, downsample_labels
 
-FORMATS = ("npz", "tfrecord", "scenevox")
-SCENEVOX = "Scenevox"
 TRAIN_FRACTION_PERCENT = 95
-SHARD_EXTENSIONS = (".npz", ".tfrecord", ".tfrecord.gz")
 AUTO_VALIDATE_LIMIT = 20000  # validate="auto" reads every scene up to this many, else the first
 _DECODE_RAW = {np.dtype(t): getattr(tf, t) for t in ("uint8", "int8", "uint16", "int16",
                                                      "int32", "int64")}
-_TF_FEATURES = {"voxels": tf.io.FixedLenFeature([], tf.string),
-                "shape": tf.io.FixedLenFeature([3], tf.int64),
-                "name": tf.io.FixedLenFeature([], tf.string, default_value="")}
 
 
 def split_counts(n):
@@ -48,46 +47,6 @@ def split_counts(n):
     if n >= 2:
         n_train = min(max(n_train, 1), n - 1)
     return (n, 0) if n == 1 else (n_train, n - n_train)
-
-
-def check_scenes(voxels, where, grid=None, batched=False):
-    """Check integer labels 0..11 and the grid; returns the array as uint8.
-
-    Args:
-        voxels: array (X, H, Z), or (N, X, H, Z) when `batched`.
-        where: file or source name for the messages.
-        grid: expected (X, H, Z), or None for any 3-D grid.
-        batched: whether the first axis counts scenes.
-
-    Raises:
-        DataError: non-integer dtype, wrong rank or grid, a label outside 0..11 (the message gives
-            the value and a voxel index holding it).
-    """
-    voxels = np.asarray(voxels)
-    rank = 4 if batched else 3
-    if voxels.dtype.kind not in "iub":
-        raise DataError(f"{where}: expected integer class labels, found dtype {voxels.dtype}")
-    if voxels.ndim != rank or (grid is not None and tuple(voxels.shape[-3:]) != tuple(grid)):
-        expected = f"grid {tuple(grid)} (x, height, z)" if grid is not None else "a 3-D grid"
-        raise DataError(f"{where}: expected {'scenes of ' if batched else ''}{expected}, "
-                        f"found shape {voxels.shape}")
-    if voxels.size and (voxels.min() < 0 or voxels.max() >= NUM_CLASSES):
-        index = tuple(int(i) for i in np.argwhere((voxels < 0) | (voxels >= NUM_CLASSES))[0])
-        place = f"scene {index[0]}, voxel {index[1:]}" if batched else f"voxel {index}"
-        raise DataError(f"{where}: label {voxels[index]} outside 0..{NUM_CLASSES - 1} at "
-                        f"{place} (classes: {', '.join(VOXEL_CLASSES)})")
-    return voxels.astype(np.uint8, copy=False)
-
-
-def read_manifest(folder):
-    """The manifest.json of a shard folder as a dict, or None when there is none."""
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read the manifest ({e})") from e
 
 
 def _shards_in(folder):
@@ -172,63 +131,6 @@ def count_scenes(root, split="train"):
     return None
 
 
-def _tfrecord_compression(path):
-    return "GZIP" if str(path).endswith(".gz") else ""
-
-
-def load_shard(path, grid=None):
-    """(voxels (n, X, H, Z) uint8, names list) of one .npz or .tfrecord shard, checked."""
-    path = str(path)
-    try:
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as f:
-                if "voxels" not in f.files:
-                    raise DataError(f"{path}: expected an array 'voxels', found {f.files}")
-                voxels = f["voxels"]
-                names = [str(n) for n in f["names"]] if "names" in f.files else []
-        else:
-            records = tf.data.TFRecordDataset(path, _tfrecord_compression(path))
-            scenes, names = [], []
-            for record in records:
-                ex = tf.io.parse_single_example(record, _TF_FEATURES)
-                shape = tuple(int(s) for s in ex["shape"].numpy())
-                data = np.frombuffer(ex["voxels"].numpy(), np.uint8)
-                if data.size != np.prod(shape):
-                    raise DataError(f"{path}: record {len(scenes)} holds {data.size} voxels, "
-                                    f"its shape says {shape}")
-                scenes.append(data.reshape(shape))
-                names.append(ex["name"].numpy().decode())
-            if len({s.shape for s in scenes}) > 1:
-                raise DataError(f"{path}: records of different shapes "
-                                f"{sorted({s.shape for s in scenes})}")
-            voxels = np.stack(scenes) if scenes else np.zeros((0, *(grid or GRID)), np.uint8)
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, tf.errors.OpError) as e:
-        raise DataError(f"{path}: cannot read the voxel shard ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''})") from e
-    voxels = check_scenes(voxels, path, grid, batched=True)
-    if names and len(names) != len(voxels):
-        raise DataError(f"{path}: {len(voxels)} scenes but {len(names)} names")
-    return voxels, names or [f"{Path(path).name}#{i}" for i in range(len(voxels))]
-
-
-def load_voxel_file(path, grid=None):
-    """A checked uint8 label array: (X, H, Z) from a .npy file, (n, X, H, Z) from a shard.
-
-    Raises:
-        DataError: unreadable or corrupt file, wrong grid, labels outside 0..11.
-    """
-    path = str(path)
-    if path.endswith(SHARD_EXTENSIONS):
-        return load_shard(path, grid)[0]
-    try:
-        voxels = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{path}: cannot read the voxel file ({type(e).__name__}: {e})") from e
-    return check_scenes(voxels, path, grid)
-
-
 def iter_voxel_source(source, split="train", *, grid=None, test_limit=None, seed=0):
     """Yield (name, scene) of a split: names are "<sceneId>/<modelId>" for Scenevox files."""
     for path in list_voxel_files(source, split, test_limit=test_limit, seed=seed):
@@ -238,19 +140,6 @@ def iter_voxel_source(source, split="train", *, grid=None, test_limit=None, seed
         else:
             voxels, names = load_shard(path, grid)
             yield from zip(names, voxels)
-
-
-def _npy_header(path):
-    """(header bytes, dtype, shape, fortran order) of a .npy file."""
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read(f)
-            return f.tell(), dtype, shape, fortran
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{path}: cannot read the voxel file ({type(e).__name__}: {e})") from e
 
 
 def _label_check_tf(scene, where):
@@ -263,7 +152,7 @@ def _label_check_tf(scene, where):
 
 
 def _npy_dataset(files, grid, validate):
-    headers = [_npy_header(p) for p in (files if validate is True else files[:1])]
+    headers = [npy_header(p) for p in (files if validate is True else files[:1])]
     offset, dtype, shape, fortran = headers[0]
     if tuple(shape) != tuple(grid):
         raise DataError(f"{files[0]}: expected grid {tuple(grid)} (x, height, z), found shape "
@@ -295,7 +184,7 @@ def _npy_dataset(files, grid, validate):
 
 def _tfrecord_decode(grid):
     def decode(record):
-        ex = tf.io.parse_single_example(record, _TF_FEATURES)
+        ex = tf.io.parse_single_example(record, TF_FEATURES)
         shape_ok = tf.debugging.Assert(
             tf.reduce_all(tf.equal(ex["shape"], tf.constant(grid, tf.int64))),
             ["voxel record", ex["name"], "has shape", ex["shape"], "expected", str(tuple(grid))])
@@ -311,7 +200,7 @@ def _grid_of(files):
     if "grid" in manifest:
         return tuple(int(g) for g in manifest["grid"])
     if first.endswith(".npy"):
-        return tuple(_npy_header(first)[2])
+        return tuple(npy_header(first)[2])
     return tuple(load_shard(first)[0].shape[1:])
 
 
@@ -355,7 +244,7 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
         shards = paths.map(load, num_parallel_calls=2, deterministic=deterministic)
         return shards.unbatch(), grid
     records = paths.interleave(
-        lambda p: tf.data.TFRecordDataset(p, _tfrecord_compression(files[0])),
+        lambda p: tf.data.TFRecordDataset(p, tfrecord_compression(files[0])),
         cycle_length=min(len(files), 4) if shuffle else 1, **parallel)
     return records.map(_tfrecord_decode(grid), **parallel), grid
 
@@ -436,171 +325,6 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-# Writers. Each writes into a temporary folder next to the target and renames it at the end.
-
-def _temp_next_to(target):
-    target = Path(target).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    return target, tmp
-
-
-def _commit(tmp, target, overwrite):
-    if target.exists():
-        if not overwrite:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to "
-                                  f"replace it")
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-    return str(target)
-
-
-def _check_target(target, overwrite):
-    if Path(target).expanduser().exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-
-
-def _write_part(folder, k, scenes, names, fmt, compression):
-    path = folder / f"part-{k:05d}"
-    if fmt == "npz":
-        np.savez_compressed(path.with_suffix(".npz"), voxels=np.stack(scenes),
-                            names=np.array(names, dtype=str))
-        return path.with_suffix(".npz")
-    suffix = ".tfrecord.gz" if compression else ".tfrecord"
-    out = folder / (path.name + suffix)
-    with tf.io.TFRecordWriter(str(out), tf.io.TFRecordOptions(compression or "")) as writer:
-        for scene, name in zip(scenes, names):
-            feature = {
-                "voxels": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[scene.tobytes()])),
-                "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=scene.shape)),
-                "name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()]))}
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
-                         .SerializeToString())
-    return out
-
-
-def _named(scenes, names):
-    """(name, scene) pairs; names default to "scene000000/room0", ..."""
-    names = None if names is None else iter(names)
-    n = 0
-    for n, scene in enumerate(scenes, 1):
-        name = f"scene{n - 1:06d}/room0" if names is None else next(names, None)
-        if name is None:
-            raise DataError(f"more scenes than names ({n - 1} names)")
-        yield str(name), scene
-    if names is not None and next(names, None) is not None:
-        raise DataError(f"more names than scenes ({n} scenes)")
-
-
-def write_shards(scenes, names, out_dir, shard_size=1000, format="npz", *, split=None,
-                 meta=None, compression=None, overwrite=False):
-    """Write scenes as shard-KKKKK-of-NNNNN.{npz,tfrecord} plus manifest.json, atomically.
-
-    Args:
-        scenes: array (N, X, H, Z) or an iterable of (X, H, Z) label arrays (streamed).
-        names: one name per scene, or None for "scene000000/room0", ...
-        out_dir: the shard folder to create.
-        shard_size: scenes per shard.
-        format: "npz" (compressed) or "tfrecord".
-        split: recorded in the manifest ("train", "test", ...).
-        meta: extra JSON-serialisable manifest entries.
-        compression: "GZIP" writes .tfrecord.gz shards.
-        overwrite: replace an existing out_dir.
-
-    Returns:
-        out_dir as a string.
-
-    Raises:
-        DataError: a bad scene (named by its position), scenes of different grids, a name count
-            that differs from the scene count, or no scenes.
-        FileExistsError: out_dir exists and not `overwrite`.
-    """
-    return _write_shards(_named(scenes, names), out_dir, shard_size, format, split=split,
-                         meta=meta, compression=compression, overwrite=overwrite)
-
-
-def _write_shards(named, out_dir, shard_size=1000, format="npz", *, split=None, meta=None,
-                  compression=None, overwrite=False):
-    if format not in ("npz", "tfrecord"):
-        raise ValueError(f"shard format must be 'npz' or 'tfrecord', got {format!r}")
-    _check_target(out_dir, overwrite)
-    target, tmp = _temp_next_to(out_dir)
-    try:
-        parts, counts, buffer, buffer_names, grid, n = [], [], [], [], None, 0
-        for i, (name, scene) in enumerate(named):
-            scene = check_scenes(scene, f"scene {i} ({name})", grid)
-            grid = grid or scene.shape
-            buffer.append(scene)
-            buffer_names.append(name)
-            n += 1
-            if len(buffer) == shard_size:
-                parts.append(_write_part(tmp, len(parts), buffer, buffer_names, format,
-                                         compression))
-                counts.append(len(buffer))
-                buffer, buffer_names = [], []
-        if buffer:
-            parts.append(_write_part(tmp, len(parts), buffer, buffer_names, format, compression))
-            counts.append(len(buffer))
-        if n == 0:
-            raise DataError(f"{target}: no scenes to write")
-        shards = []
-        for k, part in enumerate(parts):
-            final = f"shard-{k:05d}-of-{len(parts):05d}" + part.name[len(f"part-{k:05d}"):]
-            os.replace(part, tmp / final)
-            shards.append(final)
-        manifest = {"format": format, "grid": list(grid), "n": n, "split": split,
-                    "classes": list(VOXEL_CLASSES), "shards": shards, "counts": counts,
-                    **(meta or {})}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit(tmp, target, overwrite)
-
-
-def _scene_and_model(name, i):
-    parts = str(name).replace("\\", "/").split("/")
-    if len(parts) == 2 and all(p and p not in (".", "..") for p in parts):
-        return parts
-    return f"scene{i:06d}", "room0"
-
-
-def write_scenevox(scenes, out_dir, names=None, *, overwrite=False):
-    """Write scenes as OUT_DIR/Scenevox/<sceneId>/<modelId>.npy (uint8), atomically.
-
-    Names "<sceneId>/<modelId>" are kept; others become f"scene{i:06d}" / "room0". The layout
-    has no split: readers take the first 95% of the sorted list as train.
-    """
-    return _write_scenevox(_named(scenes, names), out_dir, overwrite)
-
-
-def _write_scenevox(named, out_dir, overwrite=False):
-    _check_target(out_dir, overwrite)
-    target, tmp = _temp_next_to(out_dir)
-    try:
-        n = 0
-        for i, (name, scene) in enumerate(named):
-            scene = check_scenes(scene, f"scene {i} ({name})")
-            scene_id, model_id = _scene_and_model(name, i)
-            folder = tmp / SCENEVOX / scene_id
-            folder.mkdir(parents=True, exist_ok=True)
-            np.save(folder / f"{model_id}.npy", scene)
-            n += 1
-        if n == 0:
-            raise DataError(f"{target}: no scenes to write")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit(tmp, target, overwrite)
-
-
 def _splits_of(src):
     root = Path(src).expanduser()
     if not root.is_dir():
@@ -621,7 +345,7 @@ def convert(src, dst, format, *, grid=None, shard_size=1000, compression=None,
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    _check_target(dst, overwrite)
+    check_target(dst, overwrite)
     splits = _splits_of(src)
 
     def named(*splits):
@@ -630,47 +354,17 @@ def convert(src, dst, format, *, grid=None, shard_size=1000, compression=None,
                 yield name, scene if grid is None else downsample_labels(scene, grid)
 
     if format == "scenevox":
-        return _write_scenevox(named(*splits), dst, overwrite)
+        return write_named_scenevox(named(*splits), dst, overwrite)
     options = dict(compression=compression, overwrite=overwrite)
     if len(splits) == 1:
-        return _write_shards(named(*splits), dst, shard_size, format, split=splits[0], **options)
-    target, tmp = _temp_next_to(dst)
+        return write_named_shards(named(*splits), dst, shard_size, format, split=splits[0],
+                                  **options)
+    target, tmp = temp_folder_next_to(dst)
     try:
         for split in splits:
-            _write_shards(named(split), tmp / split, shard_size, format, split=split,
+            write_named_shards(named(split), tmp / split, shard_size, format, split=split,
                           compression=compression)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _commit(tmp, target, overwrite)
-
-
-def write_builtin_voxels(out_dir, n_train, n_test, *, format="npz", grid=GRID, seed=0,
-                         workers=1, shard_size=1000, overwrite=False):
-    """Write simulated scenes 0 .. n_train+n_test-1 of `seed`: OUT_DIR/train and OUT_DIR/test
-    shard folders, or for "scenevox" all of them in OUT_DIR/Scenevox (whose 95/5 split by sorted
-    name gives back these splits when n_test is 5%). Names are "scene000000/room0", ...
-    """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    grid = tuple(int(g) for g in grid)
-
-    def named(start, n):
-        return zip((f"scene{i:06d}/room0" for i in range(start, start + n)),
-                   iter_scenes(n, seed, grid, start, workers))
-
-    if format == "scenevox":
-        return _write_scenevox(named(0, n_train + n_test), out_dir, overwrite)
-    _check_target(out_dir, overwrite)
-    target, tmp = _temp_next_to(out_dir)
-    try:
-        for split, start, n in (("train", 0, n_train), ("test", n_train, n_test)):
-            if n > 0:
-                meta = {"generator": "tfgan3d.data.voxels", "seed": seed, "start": start,
-                        "simulator_version": SIMULATOR_VERSION}
-                _write_shards(named(start, n), tmp / split, shard_size, format, split=split,
-                              meta=meta)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit(tmp, target, overwrite)
+    return commit_folder(tmp, target, overwrite)
