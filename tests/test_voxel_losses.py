@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgan3d.voxel_losses import (alphagan_discriminator_loss, alphagan_generator_loss,
-                                  code_discriminator_loss, code_encoder_loss, kl_divergence,
-                                  occupancy_class_weights, voxel_reconstruction_loss)
+from tfgan3d.losses import (alphagan_discriminator_loss, alphagan_generator_loss,
+                            code_discriminator_loss, code_encoder_loss, kl_divergence_log_sigma,
+                            occupancy_class_weights, voxel_reconstruction_loss)
 
 # One scene of 2 voxels and 3 classes: voxel 0 is class 0, voxel 1 is class 1.
 Y = np.array([[[1, 0, 0], [0, 1, 0]]], "float32")              # (B=1, V=2, C=3)
@@ -69,13 +69,13 @@ def test_reconstruction_loss_gradient_and_shape_check():
 
 def test_kl_divergence_by_hand():
     zeros = np.zeros((2, 3, 1, 2, 4), "float32")
-    assert float(kl_divergence(zeros, zeros)) == pytest.approx(0.0, abs=1e-7)
+    assert float(kl_divergence_log_sigma(zeros, zeros)) == pytest.approx(0.0, abs=1e-7)
     mu = np.zeros((2, 3), "float32")
     mu[:, 0] = 1.0                                               # 0.5 * mu^2 = 0.5 per scene
     log_sigma = np.zeros((2, 3), "float32")
     log_sigma[:, 1] = math.log(2.0)                              # 0.5 * (4 - 1 - 2 log 2)
     expected = 0.5 + 0.5 * (4.0 - 1.0 - 2.0 * math.log(2.0))
-    assert float(kl_divergence(mu, log_sigma)) == pytest.approx(expected, rel=1e-6)
+    assert float(kl_divergence_log_sigma(mu, log_sigma)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_code_gan_losses_are_bce_not_the_swapped_original():
@@ -111,7 +111,7 @@ def test_legacy_losses_are_the_originals_swapped_cross_entropy():
     computed by TensorFlow itself, against the legacy family."""
     import tensorflow as tf
 
-    from tfgan3d.voxel_losses import GAN_LOSSES
+    from tfgan3d.losses import GAN_LOSSES
 
     def swapped(logits, target):
         logits = tf.constant(logits, tf.float32)

@@ -1,4 +1,4 @@
-"""Optimizers with fused TensorFlow kernels.
+"""Optimizers with fused TensorFlow kernels, the learning-rate switch and mixed precision.
 
 `keras.optimizers.Adam` updates each variable with about ten element-wise ops (subtract,
 multiply, square, sqrt, divide and three assignments), each a pass over memory. For the pix2pix
@@ -12,8 +12,13 @@ update with TensorFlow's `ResourceApplyAdam` kernel, one pass per variable:
 which is Keras' formula term for term (t counts from 1), so checkpoints, slot names and results
 are interchangeable with `keras.optimizers.Adam`. AMSGrad, sparse gradients and variables
 that are not TensorFlow resource variables take Keras' own path.
+
+`learning_rate` is every mode's switch from the config's --lr-schedule to a rate or schedule;
+`for_precision` wraps an optimizer in loss scaling under float16.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -46,3 +51,46 @@ def for_precision(optimizer, config):
     if getattr(config, "mixed_precision", False) and tf.config.list_physical_devices("GPU"):
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+@keras.saving.register_keras_serializable("tfgan3d")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant `initial` until `decay_start`, then linear to zero at `decay_end` (pix2pix's
+    `niter` + `niter_decay` epochs, counted here in optimizer steps)."""
+
+    def __init__(self, initial: float, decay_start: int, decay_end: int):
+        if decay_end <= decay_start:
+            raise ValueError(f"LinearDecay: decay_end ({decay_end}) must exceed decay_start "
+                             f"({decay_start})")
+        self.initial, self.decay_start, self.decay_end = initial, decay_start, decay_end
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        frac = (step - self.decay_start) / float(self.decay_end - self.decay_start)
+        return self.initial * tf.clip_by_value(1.0 - frac, 0.0, 1.0)
+
+    def get_config(self):
+        return {"initial": self.initial, "decay_start": self.decay_start,
+                "decay_end": self.decay_end}
+
+
+def learning_rate(config, base_lr: float, total_steps: int,
+                  updates: int | Callable[[int], int] = 1):
+    """The learning rate (a float or a schedule) of one optimizer, from the config's
+    lr_schedule ("constant", "linear": from lr_decay_start of the run to zero at its end,
+    "piecewise": lr_factors between lr_boundaries).
+
+    Schedules are functions of the optimizer's own update counter, which checkpoints restore,
+    so a resumed run continues on the same curve. The run's iterations (total_steps,
+    lr_boundaries, lr_decay_start) are converted to updates by `updates`: an int k for an
+    optimizer stepped k times per iteration, or a function iterations -> updates for one
+    stepped on a schedule of its own (SimGAN's players).
+    """
+    count = (lambda t: t * updates) if isinstance(updates, int) else updates
+    if config.lr_schedule == "constant":
+        return base_lr
+    if config.lr_schedule == "linear":
+        start = count(int(round(config.lr_decay_start * total_steps)))
+        return LinearDecay(base_lr, start, max(count(total_steps), start + 1))
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [count(b) for b in config.lr_boundaries], [base_lr * f for f in config.lr_factors])

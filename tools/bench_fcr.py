@@ -95,15 +95,13 @@ def _parse(argv):
 def main(argv=None):
     args = _parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import dataclasses
-
     import keras
     import numpy as np
     import tensorflow as tf
 
     from tfgan3d import optimizers
     from tfgan3d.models.fcr_alphagan import FCRAlphaGAN
-    from tfgan3d.networks.voxel import VOXEL_PRESETS
+    from tfgan3d.networks.voxel import VOXEL_PRESETS, build_fcr_networks
 
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -111,9 +109,8 @@ def main(argv=None):
     gpus = tf.config.list_physical_devices("GPU")
     policy = ("mixed_float16" if gpus else "mixed_bfloat16") if args.mixed_precision else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    sizes = dataclasses.asdict(VOXEL_PRESETS[args.preset])
-    sizes.pop("latent1d")
-    model = FCRAlphaGAN(**sizes, eg_steps=args.eg_steps, seed=0)
+    model = FCRAlphaGAN(build_fcr_networks(VOXEL_PRESETS[args.preset], seed=0),
+                        eg_steps=args.eg_steps, seed=0)
     precision = argparse.Namespace(mixed_precision=args.mixed_precision)
     adam = lambda: optimizers.for_precision(  # noqa: E731  (as the trainer builds them)
         optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9), precision)

@@ -3,12 +3,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgan3d.losses import gan_discriminator_loss, gan_generator_loss
-from tfgan3d.models.fcr_alphagan import FCRAlphaGAN
-from tfgan3d.voxel_losses import voxel_reconstruction_loss
+from tfgan3d.losses import gan_discriminator_loss, gan_generator_loss, voxel_reconstruction_loss
+from tfgan3d.models.fcr_alphagan import LATENT1D_VARIANTS, VAE_VARIANTS, FCRAlphaGAN
+from tfgan3d.networks.voxel import VoxelNetSpec, build_fcr_networks
 
 TINY = dict(grid=(16, 8, 16), widths=(4, 8, 8), kernel=(3, 3, 3), latent_channels=4,
             refiner_channels=4, refiner_blocks=1, code_d_units=(16, 16))
+
+
+def fcr(variant="alphagan", seed=0, **kwargs):
+    """The scheme on TINY networks of the variant's shape, weights seeded by `seed`."""
+    spec = VoxelNetSpec(**TINY, latent1d=variant in LATENT1D_VARIANTS)
+    networks = build_fcr_networks(spec, seed=seed, code_discriminator=variant not in VAE_VARIANTS)
+    return FCRAlphaGAN(networks, variant=variant, seed=seed, **kwargs)
 
 
 def simple_scenes(n=4, seed=0):
@@ -25,7 +32,7 @@ def simple_scenes(n=4, seed=0):
 
 
 def make_model(variant="alphagan", lr=3e-3, run_eagerly=False, sgd=False, **kwargs):
-    model = FCRAlphaGAN(**TINY, variant=variant, seed=0, **kwargs)
+    model = fcr(variant=variant, seed=0, **kwargs)
     opt = lambda: (keras.optimizers.SGD(lr) if sgd  # noqa: E731
                    else keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.9))
     model.compile(e_optimizer=opt(), g_optimizer=opt(), d_optimizer=opt(),
@@ -132,14 +139,20 @@ def test_variants_run_one_step(variant):
 
 def test_arguments_are_checked():
     with pytest.raises(ValueError, match="variant.*'gan'"):
-        FCRAlphaGAN(**TINY, variant="gan")
+        fcr(variant="gan")
     with pytest.raises(ValueError, match="eg_steps"):
-        FCRAlphaGAN(**TINY, eg_steps=0)
+        fcr(eg_steps=0)
     with pytest.raises(ValueError, match="gan_loss.*'wgan'"):
-        FCRAlphaGAN(**TINY, gan_loss="wgan")
+        fcr(gan_loss="wgan")
     with pytest.raises(ValueError, match="refiner_d_input.*'hard'"):
-        FCRAlphaGAN(**TINY, refiner_d_input="hard")
-    model = FCRAlphaGAN(**TINY)
+        fcr(refiner_d_input="hard")
+    with pytest.raises(ValueError, match="no code discriminator"):
+        FCRAlphaGAN(build_fcr_networks(VoxelNetSpec(**TINY)), variant="vae")
+    with pytest.raises(ValueError, match="trains a code discriminator"):
+        FCRAlphaGAN(build_fcr_networks(VoxelNetSpec(**TINY), code_discriminator=False))
+    with pytest.raises(ValueError, match="latent1d=True"):
+        FCRAlphaGAN(build_fcr_networks(VoxelNetSpec(**TINY)), variant="latent1d")
+    model = fcr()
     adam = keras.optimizers.Adam()
     with pytest.raises(ValueError, match="own optimizer"):
         model.compile(e_optimizer=adam, g_optimizer=adam, d_optimizer=keras.optimizers.Adam(),
@@ -159,7 +172,7 @@ def test_one_iteration_applies_each_players_own_gradient():
     """eg_steps=1 with SGD(1): every weight moves by minus the gradient of its player's loss,
     all taken at the weights before the iteration, as the module docstring says."""
     model = make_model(lr=1.0, sgd=True, eg_steps=1, run_eagerly=True)
-    ref = FCRAlphaGAN(**TINY, seed=0)                                # the same initial weights
+    ref = fcr(seed=0)                                # the same initial weights
     real = keras.ops.one_hot(simple_scenes(2), 12)
     z = keras.random.normal((2, *ref.latent_shape), seed=keras.random.SeedGenerator(0))
     with tf.GradientTape(persistent=True) as tape:
@@ -203,7 +216,7 @@ def test_one_iteration_applies_each_players_own_gradient():
 def _frozen_model(c_lr=0.0, **kwargs):
     """A model whose E, G and D do not learn (SGD with rate 0): only batch-norm statistics and,
     with c_lr > 0, the code discriminator change."""
-    model = FCRAlphaGAN(**TINY, seed=0, eg_steps=1, **kwargs)
+    model = fcr(seed=0, eg_steps=1, **kwargs)
     sgd0 = lambda: keras.optimizers.SGD(0.0)  # noqa: E731
     model.compile(e_optimizer=sgd0(), g_optimizer=sgd0(), d_optimizer=sgd0(),
                   c_optimizer=keras.optimizers.Adam(c_lr, beta_1=0.5, beta_2=0.9) if c_lr
@@ -252,7 +265,7 @@ def test_phase1_logs_the_codes_mean_and_std():
 
 
 def test_discriminator_sees_refined_scenes_as_straight_through_one_hot():
-    model = FCRAlphaGAN(**TINY, seed=0)
+    model = fcr(seed=0)
     probs = keras.ops.softmax(keras.random.normal((2, 16, 8, 16, 12), seed=1), -1)
     weights = keras.random.normal((2, 16, 8, 16, 12), seed=2)
     with tf.GradientTape() as tape:
@@ -261,12 +274,12 @@ def test_discriminator_sees_refined_scenes_as_straight_through_one_hot():
         value = keras.ops.sum(view * weights)
     np.testing.assert_array_equal(view, keras.ops.one_hot(keras.ops.argmax(probs, -1), 12))
     np.testing.assert_allclose(tape.gradient(value, probs), weights, rtol=1e-6)
-    soft = FCRAlphaGAN(**TINY, seed=0, refiner_d_input="soft")
+    soft = fcr(seed=0, refiner_d_input="soft")
     np.testing.assert_array_equal(soft._d_view(probs), probs)
 
 
 def test_model_refiner_is_the_identity_before_phase_2():
-    model = FCRAlphaGAN(**TINY, seed=0)
+    model = fcr(seed=0)
     probs = model.decode(model.sample_z(2))
     np.testing.assert_allclose(model.refine(probs), probs, atol=2e-5)
 
@@ -274,7 +287,7 @@ def test_model_refiner_is_the_identity_before_phase_2():
 def test_legacy_gan_loss_gives_the_originals_discriminator_loss():
     """gan_loss="legacy": D's loss is (1 - mean D-logit on real + log(1 + e^-1)) + 2 log 2."""
     model = make_model(eg_steps=1, run_eagerly=True, gan_loss="legacy")
-    ref = FCRAlphaGAN(**TINY, seed=0)
+    ref = fcr(seed=0)
     real = keras.ops.one_hot(simple_scenes(2), 12)
     real_logit = float(keras.ops.mean(ref.discriminator(real, training=True)))
     logs = model.train_on_batch(real, return_dict=True)

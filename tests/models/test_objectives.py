@@ -18,6 +18,7 @@ from tfgan3d import losses
 from tfgan3d.models.fcr_alphagan import FCRAlphaGAN
 from tfgan3d.models.simgan import SimGAN
 from tfgan3d.networks.simgan import build_discriminator, build_refiner
+from tfgan3d.networks.voxel import VoxelNetSpec, build_fcr_networks
 
 
 def flat(arrays):
@@ -139,7 +140,8 @@ def scenes(n=2, seed=0):
 def fcr_updates(phase=1, perturb=None, lr=0.05):
     """{network: its update} after one train step of a fresh model (seeded weights and noise),
     with the weights of network `perturb` moved first by a fixed random amount."""
-    model = FCRAlphaGAN(**FCR_TINY, variant="alphagan", seed=0, eg_steps=1)
+    model = FCRAlphaGAN(build_fcr_networks(VoxelNetSpec(**FCR_TINY), seed=0),
+                        variant="alphagan", seed=0, eg_steps=1)
     model.compile(**{f"{k}_optimizer": keras.optimizers.SGD(lr) for k in "egdcr"})
     model.run_eagerly = True
     if perturb is not None:

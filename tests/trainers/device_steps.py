@@ -88,11 +88,13 @@ def sim2real_builder(stage):
 
 def fcr_builder(phase):
     from tfgan3d.models.fcr_alphagan import FCRAlphaGAN
+    from tfgan3d.networks.voxel import VoxelNetSpec, build_fcr_networks
     tiny = dict(grid=(16, 8, 16), widths=(4, 8, 8), kernel=(3, 3, 3), latent_channels=4,
                 refiner_channels=4, refiner_blocks=1, code_d_units=(16, 16))
 
     def build():
-        model = FCRAlphaGAN(**tiny, variant="alphagan", seed=0, eg_steps=1)
+        model = FCRAlphaGAN(build_fcr_networks(VoxelNetSpec(**tiny), seed=0),
+                            variant="alphagan", seed=0, eg_steps=1)
         model.compile(**{f"{k}_optimizer": keras.optimizers.SGD(0.05) for k in "egdcr"})
         model.set_phase(phase)
         return model

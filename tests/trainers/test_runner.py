@@ -8,29 +8,6 @@ from tfgan3d import config as config_lib
 from tfgan3d.trainers import runner
 
 
-def test_linear_decay_matches_pix2pix_rule():
-    sched = runner.LinearDecay(2e-4, decay_start=100, decay_end=200)
-    values = [float(sched(s)) for s in (0, 100, 150, 199, 200, 500)]
-    np.testing.assert_allclose(values, [2e-4, 2e-4, 1e-4, 2e-6, 0.0, 0.0], rtol=1e-5, atol=1e-12)
-    restored = runner.LinearDecay.from_config(sched.get_config())
-    assert float(restored(150)) == pytest.approx(1e-4)
-
-
-def test_learning_rate_kinds():
-    base = config_lib.TrainConfig(mode="x", lr_schedule="piecewise", lr_boundaries=(10, 20),
-                                  lr_factors=(1.0, 0.5, 0.1))
-    sched = runner.learning_rate(base, 1.0, 100, steps_per_iteration=2)
-    # Boundaries are iterations; the optimizer steps twice per iteration.
-    assert [float(sched(s)) for s in (0, 19, 21, 39, 41)] == pytest.approx(
-        [1.0, 1.0, 0.5, 0.5, 0.1])
-    linear = config_lib.TrainConfig(mode="x", lr_schedule="linear", lr_decay_start=0.5)
-    sched = runner.learning_rate(linear, 1.0, 100)
-    assert float(sched(50)) == pytest.approx(1.0) and float(sched(75)) == pytest.approx(0.5)
-    with pytest.raises(config_lib.ConfigError, match="one more value"):
-        config_lib.TrainConfig(mode="x", lr_schedule="piecewise", lr_boundaries=(10,),
-                               lr_factors=(1.0,)).validate()
-
-
 class NaNAfter(keras.Model):
     """A one-weight model whose loss becomes NaN from its 4th step on."""
 

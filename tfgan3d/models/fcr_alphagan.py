@@ -37,7 +37,7 @@ Phase 2: the refiner starts as the identity (tfgan3d.networks.voxel) and D sees 
 scenes as straight-through one-hot samples (`refiner_d_input="straight_through"`: the forward
 value is one_hot(argmax R), the gradient that of R), so D cannot win by telling soft from
 one-hot; "soft" gives D the probabilities as before. `gan_loss="legacy"` reproduces the
-original's swapped GAN losses (tfgan3d.voxel_losses.GAN_LOSSES) for users who want its dynamics.
+original's swapped GAN losses (tfgan3d.losses.GAN_LOSSES) for users who want its dynamics.
 
 How one phase-1 iteration differs from the original's sequence of separate updates (each of
 which recomputed its whole forward graph: 716.7 GFLOP per sample at the paper's shapes):
@@ -61,12 +61,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfgan3d.losses import replica_scaled
-from tfgan3d.models.steps import SchemeModel, step_logs
-from tfgan3d.networks.voxel import (PAPER_GRID, VoxelNetSpec, build_code_discriminator,
-                                    build_discriminator, build_encoder, build_generator,
-                                    build_refiner)
-from tfgan3d.voxel_losses import GAN_LOSSES, kl_divergence, voxel_reconstruction_loss
+from tfgan3d.losses import GAN_LOSSES, kl_divergence_log_sigma, voxel_reconstruction_loss
+from tfgan3d.models.steps import SchemeModel, apply_updates, gradients, step_logs
+from tfgan3d.networks.voxel import FCRNetworks, VoxelNetSpec, build_fcr_networks
 
 VARIANTS = ("alphagan", "vae", "latent1d", "vae1d")
 VAE_VARIANTS = ("vae", "vae1d")          # KL term, no code discriminator
@@ -79,8 +76,8 @@ class FCRAlphaGAN(SchemeModel):
     """3D FCR-alphaGAN and its baselines, trained by `fit` in two phases (see `set_phase`).
 
     Args:
-        grid, num_classes, widths, latent_channels, kernel, refiner_channels, refiner_blocks,
-            code_d_units, use_bias: network sizes, see `tfgan3d.networks.voxel.VoxelNetSpec`.
+        networks: E, G, D, C and R from `tfgan3d.networks.voxel.build_fcr_networks`, with the
+            variant's latent (`spec.latent1d` for latent1d / vae1d) and no C for vae / vae1d.
         variant: "alphagan", "vae", "latent1d" or "vae1d".
         gamma: weight of the positive term of the reconstruction loss.
         kl_weight: weight of the KL term (vae only).
@@ -88,15 +85,13 @@ class FCRAlphaGAN(SchemeModel):
         gan_loss: "bce" (intended sigmoid cross-entropy) or "legacy" (the original's swap).
         refiner_d_input: what D sees of the refined scenes in phase 2: "straight_through"
             (one-hot forward, soft gradient) or "soft" (the probabilities).
-        seed: seeds the weights and the noise.
+        seed: seeds the noise (and, in `from_config`, the weights).
     Raises:
-        ValueError: for an unknown variant, gan_loss or refiner_d_input, eg_steps < 1 or
-            sizes VoxelNetSpec rejects.
+        ValueError: for an unknown variant, gan_loss or refiner_d_input, eg_steps < 1, or
+            networks that do not fit the variant.
     """
 
-    def __init__(self, *, grid=PAPER_GRID, num_classes=12, widths=(64, 128, 256, 512),
-                 latent_channels=16, kernel=(5, 3, 5), refiner_channels=32, refiner_blocks=4,
-                 code_d_units=(750, 750), use_bias=False, variant="alphagan", gamma=0.97,
+    def __init__(self, networks: FCRNetworks, *, variant="alphagan", gamma=0.97,
                  kl_weight=1.0, eg_steps=2, gan_loss="bce", refiner_d_input="straight_through",
                  seed=0, **kwargs):
         super().__init__(**kwargs)
@@ -110,19 +105,21 @@ class FCRAlphaGAN(SchemeModel):
         self.gan_loss, self.refiner_d_input = gan_loss, refiner_d_input
         if int(eg_steps) < 1:
             raise ValueError(f"eg_steps must be >= 1; got {eg_steps}")
-        self.spec = VoxelNetSpec(grid=grid, num_classes=num_classes, widths=widths,
-                                 latent_channels=latent_channels, kernel=kernel,
-                                 refiner_channels=refiner_channels, refiner_blocks=refiner_blocks,
-                                 code_d_units=code_d_units, use_bias=use_bias,
-                                 latent1d=variant in LATENT1D_VARIANTS)
+        if networks.spec.latent1d != (variant in LATENT1D_VARIANTS):
+            raise ValueError(f"variant {variant!r} needs networks built with latent1d="
+                             f"{variant in LATENT1D_VARIANTS}; got latent1d="
+                             f"{networks.spec.latent1d}")
+        if (networks.code_discriminator is None) != (variant in VAE_VARIANTS):
+            raise ValueError(f"variant {variant!r} " + (
+                "has no code discriminator: build the networks with code_discriminator=False"
+                if variant in VAE_VARIANTS else "trains a code discriminator: got None"))
+        self.spec = networks.spec
         self.variant, self.gamma, self.kl_weight = variant, float(gamma), float(kl_weight)
         self.eg_steps, self.seed = int(eg_steps), int(seed)
-        self.encoder = build_encoder(self.spec, seed=1000 * seed)
-        self.generator = build_generator(self.spec, seed=1000 * seed + 100)
-        self.discriminator = build_discriminator(self.spec, seed=1000 * seed + 200)
-        self.code_discriminator = (None if variant in VAE_VARIANTS else
-                                   build_code_discriminator(self.spec, seed=1000 * seed + 300))
-        self.refiner = build_refiner(self.spec, seed=1000 * seed + 400)
+        self.encoder, self.generator = networks.encoder, networks.generator
+        self.discriminator = networks.discriminator
+        self.code_discriminator = networks.code_discriminator
+        self.refiner = networks.refiner
         self.noise = keras.random.SeedGenerator(seed)
         self.phase_trackers = {
             1: ("recons_loss", "e_loss", "g_loss", "d_loss",
@@ -205,16 +202,26 @@ class FCRAlphaGAN(SchemeModel):
         """Reconstruction G(E(x)) of one-hot scenes (or integer class labels)."""
         return self.decode(self.encode(self._one_hot(x), training), training)
 
+    SPEC_FIELDS = ("grid", "num_classes", "widths", "latent_channels", "kernel",
+                   "refiner_channels", "refiner_blocks", "code_d_units", "use_bias")
+
     def get_config(self):
-        spec = self.spec
-        return {**super().get_config(), "grid": spec.grid, "num_classes": spec.num_classes,
-                "widths": spec.widths, "latent_channels": spec.latent_channels,
-                "kernel": spec.kernel, "refiner_channels": spec.refiner_channels,
-                "refiner_blocks": spec.refiner_blocks, "code_d_units": spec.code_d_units,
-                "use_bias": spec.use_bias, "variant": self.variant, "gamma": self.gamma,
-                "kl_weight": self.kl_weight, "eg_steps": self.eg_steps,
-                "gan_loss": self.gan_loss, "refiner_d_input": self.refiner_d_input,
-                "seed": self.seed}
+        return {**super().get_config(),
+                **{name: getattr(self.spec, name) for name in self.SPEC_FIELDS},
+                "variant": self.variant, "gamma": self.gamma, "kl_weight": self.kl_weight,
+                "eg_steps": self.eg_steps, "gan_loss": self.gan_loss,
+                "refiner_d_input": self.refiner_d_input, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        """The model with fresh networks of the config's sizes, seeded by its seed."""
+        config = dict(config)
+        sizes = {name: config.pop(name) for name in cls.SPEC_FIELDS if name in config}
+        variant = config.get("variant", "alphagan")
+        spec = VoxelNetSpec(**sizes, latent1d=variant in LATENT1D_VARIANTS)
+        networks = build_fcr_networks(spec, seed=config.get("seed", 0),
+                                      code_discriminator=variant not in VAE_VARIANTS)
+        return cls(networks, **config)
 
     # ------------------------------------------------------------------ training
     def _one_hot(self, scenes):
@@ -224,20 +231,10 @@ class FCRAlphaGAN(SchemeModel):
         return ops.cast(scenes, "float32")
 
     @staticmethod
-    def _gradients(tape, loss, network, optimizer):
-        """(optimizer, [(gradient, weight)]) of one player's loss w.r.t. its own weights;
-        weights the loss does not reach (alphaGAN's z_log_sigma head) are left out."""
-        variables = network.trainable_variables
-        with tape:  # the replica division and loss scaling must be recorded too (steps.py)
-            scaled = optimizer.scale_loss(replica_scaled(loss))
-        grads = tape.gradient(scaled, variables)
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        return optimizer, pairs
-
-    @staticmethod
-    def _apply(updates):
-        for optimizer, pairs in updates:
-            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+    def _update(tape, loss, network, optimizer):
+        """One player's update (steps.gradients) on its own weights; weights the loss does not
+        reach (alphaGAN's z_log_sigma head) are left out."""
+        return optimizer, gradients(optimizer, tape, loss, network.trainable_variables)
 
     def _track(self, **values):
         for name, value in values.items():
@@ -299,7 +296,7 @@ class FCRAlphaGAN(SchemeModel):
                 recons_loss = voxel_reconstruction_loss(real, rec, self.gamma)
                 g_loss = recons_loss + gan["generator"](fake_logits, rec_logits)
                 if vae:
-                    kl_loss = kl_divergence(z_mean, z_log_sigma)
+                    kl_loss = kl_divergence_log_sigma(z_mean, z_log_sigma)
                     e_loss = recons_loss + self.kl_weight * kl_loss
                 else:
                     code_real_logits, code_fake_logits = self.code_logits(z, z_hat)
@@ -309,15 +306,15 @@ class FCRAlphaGAN(SchemeModel):
                     d_loss = gan["discriminator"](real_logits, fake_logits, rec_logits)
                     if not vae:
                         c_loss = gan["code_discriminator"](code_real_logits, code_fake_logits)
-            updates = [self._gradients(e_tape, e_loss, self.encoder, self.e_optimizer),
-                       self._gradients(g_tape, g_loss, self.generator, self.g_optimizer)]
+            updates = [self._update(e_tape, e_loss, self.encoder, self.e_optimizer),
+                       self._update(g_tape, g_loss, self.generator, self.g_optimizer)]
             if last:
-                updates.append(self._gradients(d_tape, d_loss, self.discriminator,
-                                              self.d_optimizer))
+                updates.append(self._update(d_tape, d_loss, self.discriminator,
+                                            self.d_optimizer))
                 if not vae:
-                    updates.append(self._gradients(c_tape, c_loss, self.code_discriminator,
-                                                  self.c_optimizer))
-            self._apply(updates)
+                    updates.append(self._update(c_tape, c_loss, self.code_discriminator,
+                                                self.c_optimizer))
+            apply_updates(updates)
             codes = ops.cast(z_mean, "float32")
             self._track(recons_loss=recons_loss, e_loss=e_loss, g_loss=g_loss,
                         code_mean=ops.mean(codes), code_std=ops.std(codes),
@@ -353,6 +350,6 @@ class FCRAlphaGAN(SchemeModel):
             r_loss = r_recons_loss + gan["generator"](fake_logits, rec_logits)
             real_logits = self.discriminator(real, training=True)
             d_loss = gan["discriminator"](real_logits, fake_logits, rec_logits)
-        self._apply([self._gradients(r_tape, r_loss, self.refiner, self.r_optimizer),
-                     self._gradients(d_tape, d_loss, self.discriminator, self.d_optimizer)])
+        apply_updates([self._update(r_tape, r_loss, self.refiner, self.r_optimizer),
+                       self._update(d_tape, d_loss, self.discriminator, self.d_optimizer)])
         return self._track(r_recons_loss=r_recons_loss, r_loss=r_loss, d_refined_loss=d_loss)

@@ -137,7 +137,8 @@ class Sim2RealVAE(SchemeModel):
         return list(self.trackers[f"stage{self.stage}"].values())
 
     def compile(self, stage1_optimizer, stage2_optimizer, **kwargs):
-        super().compile(**kwargs)
+        """Takes one optimizer per stage; Keras' own (unused) default is not created."""
+        super().compile(optimizer=None, **kwargs)  # each stage has its own optimizer
         self.stage_optimizers = {"stage1": stage1_optimizer, "stage2": stage2_optimizer}
         # Create the slots now, so that a checkpoint can be restored before the first step.
         stage1_optimizer.build(self.stage_variables(1))
@@ -165,7 +166,7 @@ class Sim2RealVAE(SchemeModel):
         return keras.random.normal(tf.shape(z), dtype=z.dtype, seed=self.seed_generator)
 
     def _kl(self, z_mean, z_log_var):
-        return losses.kl_divergence(z_mean, z_log_var, per_unit=self.kl_per_unit)
+        return losses.kl_divergence_log_var(z_mean, z_log_var, per_unit=self.kl_per_unit)
 
     def _mmd(self, a, b):
         return losses.mmd_rbf(a, b, self.mmd_sigma)
@@ -178,10 +179,12 @@ class Sim2RealVAE(SchemeModel):
         return (tf.cast(depth, tf.float32) + 1.0) * 0.5 * self.max_depth
 
     def code(self, encoder, image, training=False, sample=None):
-        """z_mean, or a reparameterised sample (`sample`; default `sample_at_inference`)."""
+        """z_mean, or a reparameterised sample (`sample`; default `sample_at_inference`).
+        The mean draws no noise: it leaves the random stream of training untouched."""
         sample = self.sample_at_inference if sample is None else sample
-        z, z_mean, _ = self.encode(encoder, image, training)
-        return z if sample else z_mean
+        if sample:
+            return self.encode(encoder, image, training)[0]
+        return encoder(image, training=training)[0]
 
     def call(self, real, training=False, sample=None):
         """Inference path of the real domain: image -> {"depth" (metres), "seg_logits"}."""

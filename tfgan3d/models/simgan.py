@@ -207,8 +207,7 @@ class SimGAN(SchemeModel):
                              "refiner and discriminator updates in the graph, which "
                              "tf.distribute cannot synchronise across replicas; use "
                              "--strategy one")
-        kwargs.setdefault("optimizer", None)   # no unused default optimizer in checkpoints
-        super().compile(**kwargs)
+        super().compile(optimizer=None, **kwargs)  # players have their own optimizers
         self.r_optimizer = r_optimizer
         self.d_optimizer = d_optimizer
         # Create the slots now, so that a checkpoint can be restored before the first step.

@@ -1,21 +1,34 @@
-"""What the schemes share: the optimizer step of their players and their keras.Model base."""
+"""What the schemes share: the optimizer steps of their players and their keras.Model base."""
 import keras
 import tensorflow as tf
 
 from tfgan3d import losses
 
 
-def apply_step(optimizer, tape, loss, variables):
-    """One optimizer step on a per-replica mean loss, recorded on `tape`.
+def gradients(optimizer, tape, loss, variables):
+    """[(gradient, variable)] of a per-replica mean loss, recorded on `tape`; variables the
+    loss does not reach (no gradient) are left out.
 
     The loss is divided by the replicas in sync and passed through the optimizer's loss
     scaling (mixed precision) inside the tape, so that the all-reduced gradients are those of
-    the global-batch mean.
+    the global-batch mean (the optimizer unscales them when it applies them).
     """
     with tape:  # the scaling must be recorded too
         scaled = optimizer.scale_loss(losses.replica_scaled(loss))
     grads = tape.gradient(scaled, variables)
-    optimizer.apply_gradients(zip(grads, variables))
+    return [(g, v) for g, v in zip(grads, variables) if g is not None]
+
+
+def apply_updates(updates):
+    """Applies [(optimizer, [(gradient, variable)])], every gradient having been taken
+    before any update (simultaneous steps of several players on one forward pass)."""
+    for optimizer, pairs in updates:
+        optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+
+def apply_step(optimizer, tape, loss, variables):
+    """One optimizer step on a per-replica mean loss, recorded on `tape` (see `gradients`)."""
+    apply_updates([(optimizer, gradients(optimizer, tape, loss, variables))])
 
 
 def step_logs(results: dict) -> dict:

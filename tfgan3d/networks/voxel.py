@@ -256,6 +256,32 @@ def build_refiner(spec=VoxelNetSpec(), *, seed=None, name="refiner"):
     return keras.Model(x, probs, name=name)
 
 
+@dataclasses.dataclass
+class FCRNetworks:
+    """The networks of 3D FCR-alphaGAN (`tfgan3d.models.fcr_alphagan`)."""
+    spec: VoxelNetSpec
+    encoder: keras.Model                     # E: scenes -> [z_mean, z_log_sigma]
+    generator: keras.Model                   # G: codes -> class probabilities
+    discriminator: keras.Model               # D: scenes -> logit
+    code_discriminator: keras.Model | None   # C: codes -> logit (None: the VAE variants)
+    refiner: keras.Model                     # R: probabilities -> refined probabilities
+
+
+def build_fcr_networks(spec=VoxelNetSpec(), *, seed=0, code_discriminator=True) -> FCRNetworks:
+    """E, G, D, C and R of `spec`, their weights seeded from `seed` (E 1000 * seed, G + 100,
+    D + 200, C + 300, R + 400). `code_discriminator=False` for the VAE variants, which have
+    no C."""
+    seed = int(seed)
+    return FCRNetworks(
+        spec=spec,
+        encoder=build_encoder(spec, seed=1000 * seed),
+        generator=build_generator(spec, seed=1000 * seed + 100),
+        discriminator=build_discriminator(spec, seed=1000 * seed + 200),
+        code_discriminator=(build_code_discriminator(spec, seed=1000 * seed + 300)
+                            if code_discriminator else None),
+        refiner=build_refiner(spec, seed=1000 * seed + 400))
+
+
 def forward_macs(network):
     """Multiply-accumulates of one sample's forward pass, per convolution / dense layer.
 
