@@ -14,7 +14,6 @@ The sensor depth is written: real-like sets carry the sensor's defects, virtual 
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -25,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from tfgan3d.data.scenes import ALL_DOMAINS, MAX_DEPTH, SCENE_CLASSES, render_scenes
+from tfgan3d.io import write_json
 
 LAYOUTS = ("folders", "aligned")
 GREY_CONVENTIONS = ("near-dark", "near-bright")
@@ -157,7 +157,7 @@ def write_scene_dataset(out_dir, domain: str, n_train: int, n_test: int, height:
                 "classes": list(SCENE_CLASSES), "depth_scale": depth_scale,
                 "depth_encoding": "png16" if layout == "folders" else "grey8",
                 "grey_convention": grey_convention, "max_depth": MAX_DEPTH}
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_json(meta, tmp / "dataset.json", indent=2)
         if overwrite and out.exists():
             old = out.with_name(f"{out.name}.old-{os.getpid()}")
             out.rename(old)
