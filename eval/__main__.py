@@ -20,7 +20,7 @@ PROGRAMS = {
     "domains": "tfgan3d.eval.pix2pix_domains",
     "report": "tfgan3d.eval.report",
     "render": "tfgan3d.eval.render",
-    "fcr": "tfgan3d.eval.fcr_eval",
+    "fcr": "tfgan3d.eval.fcr.cli",
     "sim2real": "tfgan3d.eval.sim2real_eval",
     "simgan": "tfgan3d.eval.simgan_eval",
     "eye_gap": "tfgan3d.eval.eye_gap",

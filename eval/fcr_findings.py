@@ -10,7 +10,7 @@ initialisation and the input order) with the same phase-1 budget:
   vae1d     the same VAE with a 1-D latent of as many values (1200 at `paper`)
 The baselines are not refined (the refiner is the identity until phase 2 trains it), so their
 "_refine" columns equal the unrefined ones. Every arm is scored on the first --n test scenes by
-`fcr_eval.evaluate_recons` (correct metrics; the trivial per-position baseline by the same
+`fcr.recons.evaluate_recons` (correct metrics; the trivial per-position baseline by the same
 code). The alphagan arm also scores its generator three ways (`bn_*` metrics): with the moving
 statistics of the reconstruction path (what evaluation uses), with each test batch's own
 statistics (the original), and after re-estimating the statistics on E(x) of training scenes.
@@ -30,9 +30,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfgan3d.eval import fcr_eval, protocol, tables
+from tfgan3d.eval import protocol, tables
+from tfgan3d.eval.fcr.common import (batches, encode_scenes, load_run, load_test_scenes,
+                                     padded)
+from tfgan3d.eval.fcr.recons import evaluate_recons
+from tfgan3d.eval.fcr.scores import SceneScores
 from tfgan3d.eval.palette import class_names
 from tfgan3d.eval.voxel_metrics import ALL
+from tfgan3d.trainers import fcr_alphagan as trainer
 
 ARMS = ("alphagan", "vae", "vae1d")
 FURNITURE = tuple(range(5, 12))          # chair .. objects
@@ -51,12 +56,12 @@ def _last_losses(run_path) -> dict:
 def _bn_scores(loaded, real, n_calib=96, batch_size=8) -> dict:
     """IoU all / AP all of G(E(x)) with the generator's three batch-norm choices."""
     model, config = loaded.model, loaded.config
-    codes = fcr_eval.encode_scenes(model, real, batch_size)
+    codes = encode_scenes(model, real, batch_size)
 
     def score(decode):
-        scores = fcr_eval.SceneScores(config.num_classes)
-        for sl in fcr_eval._batches(len(codes), batch_size):
-            z = fcr_eval._padded(codes[sl], batch_size)
+        scores = SceneScores(config.num_classes)
+        for sl in batches(len(codes), batch_size):
+            z = padded(codes[sl], batch_size)
             probs = np.asarray(decode(z))[: sl.stop - sl.start]
             scores.add(real[sl], np.argmax(probs, -1), probs)
         return scores.summary()
@@ -67,8 +72,8 @@ def _bn_scores(loaded, real, n_calib=96, batch_size=8) -> dict:
     out.update({f"bn_batch_{k}": v for k, v in
                 score(lambda z: model.generator(z, training=True)).items()})
     # re-estimated: one pass over E(x) of n_calib training scenes with momentum 0
-    train = next(iter(fcr_eval.trainer.make_dataset(config, n_calib, "train", training=False)))
-    calib = fcr_eval.encode_scenes(model, train.numpy(), batch_size)
+    train = next(iter(trainer.make_dataset(config, n_calib, "train", training=False)))
+    calib = encode_scenes(model, train.numpy(), batch_size)
     norms = [layer for layer in model.generator.layers
              if isinstance(layer, keras.layers.BatchNormalization)]
     for v, value in zip(model.generator.non_trainable_variables, saved):
@@ -95,7 +100,7 @@ def run_arm(seed, arm_dir, *, variant, preset, phase1_steps, phase2_steps, n, ex
                "steps": phase1_steps + phase2, "render_samples": False,
                "sample_every": 10 ** 9, **(extra or {})}
     run = runner.run_mode("fcr_alphagan", options)
-    metrics = fcr_eval.evaluate_recons(run.path, n=n, out=Path(arm_dir) / "eval-recons")
+    metrics = evaluate_recons(run.path, n=n, out=Path(arm_dir) / "eval-recons")
     names = [k for k in metrics["iou"] if k not in (ALL, "mean_class", "occupancy")]
     result = {k: metrics[k] for k in METRICS}
     for key in ("iou", "iou_refine", "ap"):
@@ -104,8 +109,8 @@ def run_arm(seed, arm_dir, *, variant, preset, phase1_steps, phase2_steps, n, ex
     result.update(_last_losses(run.path))
     result["run"] = str(run.path)
     if variant == "alphagan":
-        loaded = fcr_eval.load_run(run.path)
-        real, _ = fcr_eval.load_test_scenes(loaded.config, None, n)
+        loaded = load_run(run.path)
+        real, _ = load_test_scenes(loaded.config, None, n)
         result.update(_bn_scores(loaded, real))
     return result
 

@@ -8,7 +8,17 @@ import pytest
 import tensorflow as tf
 
 from tfgan3d.data import voxel_files
-from tfgan3d.eval import fcr_eval, fcr_plots
+from tfgan3d.eval import fcr_plots
+from tfgan3d.eval.fcr import cli as fcr_cli
+from tfgan3d.eval.fcr.checkpoints import evaluate_checkpoints
+from tfgan3d.eval.fcr.common import FCREvalError, load_run, load_test_scenes, run_config
+from tfgan3d.eval.fcr.compare import compare_runs
+from tfgan3d.eval.fcr.interpolate import evaluate_interpolate
+from tfgan3d.eval.fcr.latent import scene_centroids, svd_embedding
+from tfgan3d.eval.fcr.noise import evaluate_noise
+from tfgan3d.eval.fcr.recons import evaluate_recons
+from tfgan3d.eval.fcr.renders import evaluate_renders
+from tfgan3d.eval.fcr.scores import SceneScores, score_baseline, train_baseline
 from tfgan3d.eval.__main__ import main as eval_main
 from tfgan3d.eval.palette import PALETTE
 from tfgan3d.eval.voxel_metrics import voxel_ap, voxel_iou
@@ -36,7 +46,7 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def recons(run, tmp_path_factory):
     out = tmp_path_factory.mktemp("recons")
-    return out, fcr_eval.evaluate_recons(run, n=4, out=out, legacy=True, batch_size=3)
+    return out, evaluate_recons(run, n=4, out=out, legacy=True, batch_size=3)
 
 
 def _fake_run(run, tmp_path, name, **changes):
@@ -46,7 +56,7 @@ def _fake_run(run, tmp_path, name, **changes):
     values = json.loads((run / "config.json").read_text())
     values.update(changes)
     (folder / "config.json").write_text(json.dumps(values))
-    config = fcr_eval.run_config(folder)
+    config = run_config(folder)
     tf.train.Checkpoint(model=trainer.build_model(config)).save(str(folder / "checkpoints" /
                                                                     "ckpt"))
     return folder
@@ -61,7 +71,7 @@ def test_scene_scores_equal_the_metrics_on_all_scenes(legacy):
     gt[2][gt[2] == 3] = 0                                   # a scene lacking class 3
     probs = rng.random((5, 4, 3, 4, 12)).astype(np.float32)
     pred = probs.argmax(-1)
-    scores = fcr_eval.SceneScores(legacy=legacy)
+    scores = SceneScores(legacy=legacy)
     scores.add(gt[:2], pred[:2], probs[:2])
     scores.add(gt[2:], pred[2:], probs[2:])
     np.testing.assert_equal(scores.iou(), voxel_iou(gt, pred, legacy=legacy))
@@ -75,29 +85,29 @@ def test_majority_baseline_of_three_training_scenes(tmp_path):
                       [[[2, 2]], [[3, 5]]]], np.uint8)
     voxel_files.write_shards(train, None, tmp_path / "data" / "train", split="train")
     config = trainer.FCRConfig(grid=(2, 1, 2), data=str(tmp_path / "data"))
-    labels, freq, n, _ = fcr_eval.train_baseline(config, batch_size=2)
+    labels, freq, n, _ = train_baseline(config, batch_size=2)
     assert n == 3
     np.testing.assert_array_equal(labels, [[[1, 2]], [[3, 0]]])
     np.testing.assert_allclose(freq[0, 0, 0, [1, 2]], [2 / 3, 1 / 3])
     np.testing.assert_allclose(freq.sum(-1), 1.0)
     # The first two scenes only (a limit inside a batch): a tie goes to the lowest class id.
-    tie, _, n, _ = fcr_eval.train_baseline(config, batch_size=3, limit=2)
+    tie, _, n, _ = train_baseline(config, batch_size=3, limit=2)
     assert n == 2
     np.testing.assert_array_equal(tie, [[[1, 2]], [[0, 0]]])
-    perfect = fcr_eval.score_baseline(labels, freq, labels[None])
+    perfect = score_baseline(labels, freq, labels[None])
     assert perfect.iou()["all"] == 1.0
 
 
 def test_svd_embedding_and_centroids():
     t = np.array([-2.0, -1.0, 0.5, 2.5])
     points = np.stack([3 * t, -4 * t, np.zeros(4)], 1) + [1.0, 2.0, 3.0]
-    scores = fcr_eval.svd_embedding(points, 2)
+    scores = svd_embedding(points, 2)
     np.testing.assert_allclose(np.abs(scores[:, 0]), np.abs(5 * (t - t.mean())), atol=1e-9)
     np.testing.assert_allclose(scores[:, 1], 0.0, atol=1e-9)
     scenes = np.zeros((2, 4, 2, 4), np.uint8)
     scenes[0, 1, 0, 3] = scenes[0, 3, 1, 1] = 2
-    np.testing.assert_allclose(fcr_eval.scene_centroids(scenes)[0], [2.0, 0.5, 2.0])
-    assert np.isnan(fcr_eval.scene_centroids(scenes)[1]).all()
+    np.testing.assert_allclose(scene_centroids(scenes)[0], [2.0, 0.5, 2.0])
+    assert np.isnan(scene_centroids(scenes)[1]).all()
 
 
 def test_top_projection_shows_the_highest_visible_class():
@@ -143,7 +153,7 @@ def test_recons_writes_the_arrays_and_tables(run, recons):
             voxel_iou(arrays["real"], pred)["all"])
     # The baseline is the per-position majority of the training split, scored on the scenes.
     train = np.stack([s for _, s in voxel_files.iter_voxel_source(
-        trainer.data_root(fcr_eval.run_config(run)), "train")])
+        trainer.data_root(run_config(run)), "train")])
     counts = np.stack([(train == c).sum(0) for c in range(12)], -1)
     np.testing.assert_array_equal(np.load(out / "baseline.npy"), counts.argmax(-1))
     assert metrics["baseline"]["n_train_scenes"] == len(train) == 16
@@ -157,7 +167,7 @@ def test_recons_writes_the_arrays_and_tables(run, recons):
 
 
 def test_checkpoints_lists_every_kept_checkpoint(run, tmp_path):
-    rows = fcr_eval.evaluate_checkpoints(run, n=2, out=tmp_path)
+    rows = evaluate_checkpoints(run, n=2, out=tmp_path)
     kept = sorted(int(p.name[len("ckpt-"):-len(".index")])
                   for p in (run / "checkpoints").glob("ckpt-*.index"))
     assert kept == [4, 8, 12]                               # tiny: every 4 of 12 steps
@@ -171,9 +181,9 @@ def test_checkpoints_lists_every_kept_checkpoint(run, tmp_path):
 def test_interpolation_ends_at_the_decoded_endpoint_codes(run, tmp_path):
     from PIL import Image
 
-    summary = fcr_eval.evaluate_interpolate(run, pairs=2, steps=4, out=tmp_path)
-    loaded = fcr_eval.load_run(run)
-    real, _ = fcr_eval.load_test_scenes(loaded.config, None, 3)
+    summary = evaluate_interpolate(run, pairs=2, steps=4, out=tmp_path)
+    loaded = load_run(run)
+    real, _ = load_test_scenes(loaded.config, None, 3)
     codes = np.asarray(loaded.model.encode(tf.one_hot(real.astype(np.int32), 12)))
     for left, right in ((0, 1), (1, 2)):
         z = np.load(tmp_path / f"interpolation_z{left}-{right}.npy")
@@ -201,7 +211,7 @@ def test_gif_falls_back_to_projections_without_gl(monkeypatch):
 
 
 def test_noise_without_noise_changes_nothing(run, tmp_path):
-    summary = fcr_eval.evaluate_noise(run, scenes=1, draws=2, sigma=0.0, out=tmp_path)
+    summary = evaluate_noise(run, scenes=1, draws=2, sigma=0.0, out=tmp_path)
     change = np.asarray(summary["mean_change"])
     assert change.shape == (2, 2, 2) and np.all(change == 0)
     base = np.load(tmp_path / "noise0_base.npy")
@@ -212,7 +222,7 @@ def test_noise_without_noise_changes_nothing(run, tmp_path):
 
 
 def test_noise_heat_map_covers_every_latent_position(run, tmp_path):
-    summary = fcr_eval.evaluate_noise(run, scenes=2, draws=2, sigma=3.0, out=tmp_path)
+    summary = evaluate_noise(run, scenes=2, draws=2, sigma=3.0, out=tmp_path)
     rows = _rows(tmp_path / "noise_change.csv")
     assert sorted({(r["scene"], r["x"], r["y"], r["z"]) for r in rows}) == sorted(
         (str(s), str(x), str(y), str(z)) for s in range(2) for x, y, z in np.ndindex(2, 2, 2))
@@ -224,7 +234,7 @@ def test_noise_heat_map_covers_every_latent_position(run, tmp_path):
 
 def test_noise_skips_the_latent1d_variant(run, tmp_path):
     flat = _fake_run(run, tmp_path, "latent1d", variant="latent1d")
-    summary = fcr_eval.evaluate_noise(flat, out=tmp_path / "out")
+    summary = evaluate_noise(flat, out=tmp_path / "out")
     assert "no spatial" in summary["skipped"]
     assert not list((tmp_path / "out").glob("noise*.npy"))
     assert "skipped" in json.loads((tmp_path / "out" / "noise.json").read_text())
@@ -243,21 +253,21 @@ def test_compare_refuses_runs_of_other_grids_or_data(run, tmp_path):
     other_grid.mkdir()
     values = json.loads((run / "config.json").read_text())
     (other_grid / "config.json").write_text(json.dumps({**values, "grid": [32, 16, 32]}))
-    with pytest.raises(fcr_eval.FCREvalError, match="grid"):
-        fcr_eval.compare_runs([run, other_grid], out=tmp_path / "out")
+    with pytest.raises(FCREvalError, match="grid"):
+        compare_runs([run, other_grid], out=tmp_path / "out")
     other_data = tmp_path / "data"
     shutil.copytree(other_grid, other_data)
     (other_data / "config.json").write_text(json.dumps({**values, "n_train": 32}))
-    with pytest.raises(fcr_eval.FCREvalError, match="data"):
-        fcr_eval.compare_runs([run, other_data], out=tmp_path / "out")
+    with pytest.raises(FCREvalError, match="data"):
+        compare_runs([run, other_data], out=tmp_path / "out")
     with pytest.raises(SystemExit, match="error: .*grid"):
-        fcr_eval.main(["compare", str(run), str(other_grid)])
+        fcr_cli.main(["compare", str(run), str(other_grid)])
     assert not (tmp_path / "out").exists()
 
 
 def test_compare_scores_every_run_on_the_same_scenes(run, recons, tmp_path):
     flat = _fake_run(run, tmp_path, "latent1d", variant="latent1d")
-    rows = fcr_eval.compare_runs([run, flat], n=4, out=tmp_path / "out")
+    rows = compare_runs([run, flat], n=4, out=tmp_path / "out")
     assert [r["variant"] for r in rows[:2]] == ["alphagan", "latent1d"]
     assert rows[0]["iou_all"] == pytest.approx(recons[1]["iou_all"])
     assert rows[0]["map_refine"] == pytest.approx(recons[1]["map_refine"])
@@ -272,7 +282,7 @@ def test_renders_put_real_reconstruction_and_refined_side_by_side(recons, tmp_pa
     from PIL import Image
 
     out, _ = recons
-    summary = fcr_eval.evaluate_renders(out, indices=[0, 2], out=tmp_path / "grid.png",
+    summary = evaluate_renders(out, indices=[0, 2], out=tmp_path / "grid.png",
                                         size=(96, 72))
     assert summary["indices"] == [0, 2] and summary["source"] in ("vtk", "projection")
     with Image.open(tmp_path / "grid.png") as image:
@@ -281,5 +291,5 @@ def test_renders_put_real_reconstruction_and_refined_side_by_side(recons, tmp_pa
     # every cell shows something besides the background (the real scenes have a floor)
     cell = pixels[18:18 + 72, :96]
     assert len(np.unique(cell.reshape(-1, 3), axis=0)) > 3
-    with pytest.raises(fcr_eval.FCREvalError, match="missing real.npy"):
-        fcr_eval.evaluate_renders(tmp_path)
+    with pytest.raises(FCREvalError, match="missing real.npy"):
+        evaluate_renders(tmp_path)
