@@ -34,10 +34,9 @@ from tfgan3d.eval import protocol, tables
 from tfgan3d.eval.fcr.common import (batches, encode_scenes, load_run, load_test_scenes,
                                      padded)
 from tfgan3d.eval.fcr.recons import evaluate_recons
-from tfgan3d.eval.fcr.scores import SceneScores
+from tfgan3d.eval.fcr.scores import SceneScores, ordered_train_split
 from tfgan3d.eval.palette import class_names
 from tfgan3d.eval.voxel_metrics import ALL
-from tfgan3d.trainers import fcr_alphagan as trainer
 
 ARMS = ("alphagan", "vae", "vae1d")
 FURNITURE = tuple(range(5, 12))          # chair .. objects
@@ -72,7 +71,7 @@ def _bn_scores(loaded, real, n_calib=96, batch_size=8) -> dict:
     out.update({f"bn_batch_{k}": v for k, v in
                 score(lambda z: model.generator(z, training=True)).items()})
     # re-estimated: one pass over E(x) of n_calib training scenes with momentum 0
-    train = next(iter(trainer.make_dataset(config, n_calib, "train", training=False)))
+    train = next(iter(ordered_train_split(config, n_calib)))
     calib = encode_scenes(model, train.numpy(), batch_size)
     norms = [layer for layer in model.generator.layers
              if isinstance(layer, keras.layers.BatchNormalization)]

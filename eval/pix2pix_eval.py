@@ -35,7 +35,7 @@ def predict_set(model, config, mode, source: str, split: str, batch_size: int = 
     import dataclasses
 
     config = dataclasses.replace(config, batch_size=batch_size)
-    dataset = mode.data(config, split, source=source)["pairs"]
+    dataset = mode.data(config, split, source=source, training=False)["pairs"]
     rgb, pred, gt, valid = [], [], [], []
     for batch in dataset:
         pred.append(mode.predict(model, batch["real_a"], config)["depth"].numpy()[..., 0])

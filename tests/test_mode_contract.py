@@ -143,10 +143,10 @@ def test_data_feeds_predict(name):
     stream, key, outputs = PREDICTS[name]
     if name == "simgan":
         with pytest.raises(ValueError, match="eval simgan"):
-            mode.data(config, "test")
+            mode.data(config, "test", training=False)
         batch = next(iter(train[stream]))
     else:
-        batch = next(iter(mode.data(config, "test")[stream]))
+        batch = next(iter(mode.data(config, "test", training=False)[stream]))
     inputs = batch if key is None else batch[key]
     # What `train` fills in from the data and records in config.json before it builds.
     if name == "sim2real":

@@ -42,11 +42,12 @@ class Mode:
     """One mode's parts. Every field is required; see the module docstring for how to add one.
 
     Functions (the `config` argument is always an instance of `config`):
-      data(config, split="train", source=None) -> {name: tf.data.Dataset}
-          the training input pipelines as `train` feeds them (global batches; split "train",
-          no source), or a split of `source` (default: the config's data) in file order,
-          once, without augmentation, for evaluation. A mode without that split raises
-          ValueError saying where its evaluation data comes from.
+      data(config, split="train", *, source=None, training=True) -> {name: tf.data.Dataset}
+          training=True: the training input pipelines exactly as `train` feeds them (global
+          batches, shuffled, augmented, endless). training=False: `split` of `source`
+          (default: the config's data) in file order, once, without augmentation, for
+          evaluation. A mode without such a split raises ValueError saying where its
+          evaluation data comes from.
       build_model(config) -> keras.Model
           the scheme with freshly initialised networks; call it under a strategy's scope.
           A checkpoint written by `train` restores into it (`tf.train.Checkpoint(model=...)`).

@@ -8,7 +8,6 @@ keras fit call; a resumed run continues in whichever phase its checkpoint is in.
 from __future__ import annotations
 
 import dataclasses
-import io
 import typing
 
 import numpy as np
@@ -19,7 +18,9 @@ from tfgan3d import mode as mode_lib
 from tfgan3d import registry
 from tfgan3d import serving
 from tfgan3d import optimizers
+from tfgan3d import render_child
 from tfgan3d.data import builtin, voxel_files
+from tfgan3d.io import save_npy
 from tfgan3d.models.fcr_alphagan import (LATENT1D_VARIANTS, REFINER_D_INPUTS, VAE_VARIANTS,
                                          VARIANTS, FCRAlphaGAN)
 from tfgan3d.losses import GAN_LOSSES
@@ -156,37 +157,27 @@ def fixed_z(model: FCRAlphaGAN, config: FCRConfig) -> np.ndarray:
     return rng.standard_normal((config.n_fixed, *model.latent_shape)).astype("float32")
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()
-
-
-def _tensorboard_images(npy_path, size=(320, 240)) -> np.ndarray | None:
-    """VTK renders of the label scenes in `npy_path` as a uint8 batch, or None when they
-    cannot be made (no off-screen GL, an empty generated scene). VTK runs in a child process:
-    an EGL context inside the training process can crash it, and a crash there must not end
-    the run."""
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "tfgan3d.eval.render", str(npy_path), "--all", "--out", tmp,
-               "--size", f"{size[0]}x{size[1]}"]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        pngs = sorted(Path(tmp).glob("*.png"))
-        if done.returncode != 0 or not pngs:
-            print(f"sample renders skipped: {done.stderr.strip()[-300:]}", flush=True)
-            return None
-        return np.stack([tf.io.decode_png(p.read_bytes(), channels=3).numpy() for p in pngs])
+def _tensorboard_images(labels, size=(320, 240)) -> np.ndarray | None:
+    """VTK renders of label scenes as a uint8 batch, or None when they cannot be made (no
+    off-screen GL, an empty generated scene). VTK runs in a child process
+    (`tfgan3d.render_child`): an EGL context inside the training process can crash it, and a
+    crash there must not end the run."""
+    try:
+        images, errors = render_child.render_scenes(labels, size, timeout_s=600)
+    except RuntimeError as error:
+        print(f"sample renders skipped: {str(error)[-300:]}", flush=True)
+        return None
+    failed = [f"error: scene {i + 1}/{len(errors)}: {e}" for i, e in enumerate(errors) if e]
+    if failed or not images:
+        print(f"sample renders skipped: {(failed or [''])[-1][-300:]}", flush=True)
+        return None
+    return np.stack(images)
 
 
 def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
     z = fixed_z(model, config)
     run.samples_dir.mkdir(exist_ok=True)
-    runner.write_atomic(run.samples_dir / "fixed_z.npy", _npy_bytes(z))
+    save_npy(run.samples_dir / "fixed_z.npy", z)
 
     def sample_fn(step):
         probs = model.decode(z)
@@ -195,8 +186,8 @@ def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
             outputs["generate_refine"] = np.argmax(model.refine(probs), -1).astype(np.uint8)
         for name, labels in outputs.items():
             path = run.samples_dir / f"{name}_{step:07d}.npy"
-            runner.write_atomic(path, _npy_bytes(labels))
-            images = _tensorboard_images(path) if config.render_samples else None
+            save_npy(path, labels)
+            images = _tensorboard_images(labels) if config.render_samples else None
             if images is not None:
                 tf.summary.image(f"{name} (fixed z)", images, max_outputs=len(images))
             occupied = float(np.mean(labels > 0))
@@ -276,11 +267,10 @@ def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
             "autoencoder": {"serving_default": (autoencode, [voxels])}}
 
 
-def data(config: FCRConfig, split: str = "train", source: str | None = None) -> dict:
+def data(config: FCRConfig, split: str = "train", *, source: str | None = None,
+         training: bool = True) -> dict:
     """{"scenes": integer label scenes [B, X, H, Z]}: the phase-1 training stream as `train`
-    feeds it (split "train", no `source`), or a split of `source` (default --data) in file
-    order, once."""
-    training = split == "train" and source is None
+    feeds it, or (training=False) `split` of `source` (default --data) in file order, once."""
     return {"scenes": make_dataset(config, config.batch_size, split, training=training,
                                    source=source)}
 

@@ -148,20 +148,22 @@ def _pairs_dataset(config: Pix2PixConfig, files, training: bool, batch_size=None
                                        training=False, shuffle=False, **common)
 
 
-def data(config: Pix2PixConfig, split: str = "train", source: str | None = None) -> dict:
+def data(config: Pix2PixConfig, split: str = "train", *, source: str | None = None,
+         training: bool = True) -> dict:
     """{"pairs": batches of {"real_a", "depth", "valid_b", ...}}: the training stream as
-    `train` feeds it (split "train"), or another split in order, centre-cropped, once: of
-    `source` when given, else the sample grids' pairs (--test-data's, else --data's test)."""
-    if split == "train" and source is None:
-        train_files, _ = _training_files(config)
-    elif config.max_depth is None or source is None:
+    `train` feeds it, or (training=False) `split` of `source` in order, centre-cropped, once;
+    without `source` the test split is the sample grids' (--test-data's, else --data's)."""
+    train_files = None
+    if training or config.max_depth is None or (source is None and split == "train"):
         train_files, _ = _training_files(config)
     if config.max_depth is None:           # as `train` resolves it
         config = dataclasses.replace(config, max_depth=float(train_files.spec.max_depth))
-    if split == "train" and source is None:
+    if training:
         return {"pairs": _pairs_dataset(config, train_files, training=True)}
-    files = (find_files(config, source, split) if source is not None
-             else find_test_files(config, train_files))
+    if source is None and split == "test":
+        files = find_test_files(config, train_files or _training_files(config)[0])
+    else:
+        files = find_files(config, source or config.data, split)
     return {"pairs": _pairs_dataset(config, files, training=False)}
 
 

@@ -390,11 +390,12 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     return logs
 
 
-def data(config: Sim2RealConfig, split: str = "train", source: str | None = None) -> dict:
-    """{"sim", "real"}: the two unpaired training streams as `train` feeds them, or a split
-    of both domains in file order (images with depth and labels); `source` replaces
-    --real-data there."""
-    if split == "train" and source is None:
+def data(config: Sim2RealConfig, split: str = "train", *, source: str | None = None,
+         training: bool = True) -> dict:
+    """{"sim", "real"}: the two unpaired training streams as `train` feeds them, or
+    (training=False) `split` of both domains in file order (images with depth and labels);
+    `source` replaces --real-data there."""
+    if training:
         sim_ds, real_ds, _ = sim2real_data.make_sim2real_datasets(config)
         return {"sim": sim_ds, "real": real_ds}
     return {role: sim2real_data.make_eval_dataset(source, split, config=config, role=role,

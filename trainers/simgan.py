@@ -304,11 +304,12 @@ def train(config: SimGANConfig, run: runner.Run) -> dict:
                       sample_fn=sample_fn, extra_state=extra_state)
 
 
-def data(config: SimGANConfig, split: str = "train", source: str | None = None) -> dict:
+def data(config: SimGANConfig, split: str = "train", *, source: str | None = None,
+         training: bool = True) -> dict:
     """{"pairs": endless batches of {"synthetic", "real"}} as `train` feeds them. simgan has
     no test split of its own: its evaluation (the gaze experiment, `eval simgan`) draws its
     own labelled sets."""
-    if split != "train" or source is not None:
+    if not training or split != "train" or source is not None:
         raise ValueError(f"simgan: split {split!r}: expected 'train' (the gaze experiment "
                          f"`python -m tfgan3d.eval simgan` makes its own test sets)")
     return {"pairs": make_datasets(config)[0]}

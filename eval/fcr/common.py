@@ -13,10 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d import config as config_lib
-from tfgan3d.data import voxel_files
-from tfgan3d.trainers import fcr_alphagan as trainer
+from tfgan3d.data import builtin, voxel_files
+from tfgan3d import registry
 
 MODE = "fcr_alphagan"
+
+
+def _mode():
+    return registry.get_mode(MODE)
 
 
 class FCREvalError(ValueError):
@@ -50,7 +54,7 @@ def positive(name, value, minimum=1):
 class Loaded:
     """A run's config and model with the weights of one checkpoint."""
     run: Path
-    config: trainer.FCRConfig
+    config: config_lib.TrainConfig
     model: object
     checkpoint: str
     step: int
@@ -62,13 +66,13 @@ def step_of(checkpoint):
     return int(match.group(1)) if match else None
 
 
-def run_config(run_dir) -> trainer.FCRConfig:
+def run_config(run_dir) -> config_lib.TrainConfig:
     """The resolved config of an fcr_alphagan run folder (raises FCREvalError for other modes)."""
     values = config_lib.load_config_json(run_dir)
     mode = values.pop("mode", None)
     if mode != MODE:
         raise FCREvalError(f"{run_dir}: a {mode!r} run; this evaluation needs an {MODE} run")
-    return config_lib.resolve_config(trainer.CONFIG, MODE, values)
+    return config_lib.resolve_config(_mode().config, MODE, values)
 
 
 def load_run(run_dir, checkpoint=None) -> Loaded:
@@ -96,7 +100,9 @@ def kept_checkpoints(run_dir) -> list[str]:
 def load_test_scenes(config, source=None, n=200):
     """(labels uint8 (N, X, H, Z), names) of the first n test scenes of `source` (default: the
     run's data); from Scenevox folders n scenes drawn with the run's seed, as the original."""
-    root = trainer.data_root(config, source)
+    root = builtin.resolve_voxel_source(
+        source or config.data, n_train=config.n_train, n_test=config.n_test,
+        grid=config.grid, seed=config.seed, cache_dir=config.cache_dir)
     scenes, names = [], []
     for name, scene in voxel_files.iter_voxel_source(root, "test", grid=tuple(config.grid),
                                                      test_limit=n, seed=config.seed):

@@ -7,7 +7,7 @@ import numpy as np
 from tfgan3d.data.images import DataError
 from tfgan3d.eval.fcr.common import FCREvalError, decode_batches
 from tfgan3d.eval.voxel_metrics import ALL, MEAN_CLASS, voxel_ap, voxel_iou, with_mean_class
-from tfgan3d.trainers import fcr_alphagan as trainer
+from tfgan3d import registry
 
 
 def _mean(values, skip_nan):
@@ -115,6 +115,15 @@ def majority_baseline(counts):
     return np.argmax(counts, -1).astype(np.uint8), freq.astype(np.float32)
 
 
+def ordered_train_split(config, batch_size, source=None):
+    """The training split of `source` (default the run's data) in file order, once."""
+    import dataclasses
+
+    config = dataclasses.replace(config, batch_size=batch_size)
+    return registry.get_mode("fcr_alphagan").data(config, "train", source=source,
+                                                  training=False)["scenes"]
+
+
 def train_baseline(config, source=None, batch_size=8, limit=None):
     """The trivial baseline of the training split of `source` (default: the run's data),
     streamed; `limit` caps the training scenes read. Returns (labels, frequencies, number of
@@ -123,15 +132,14 @@ def train_baseline(config, source=None, batch_size=8, limit=None):
     if limit is not None and limit < 1:
         raise FCREvalError(f"--baseline-scenes: expected >= 1, got {limit}")
     try:
-        dataset = trainer.make_dataset(config, batch_size, "train", training=False,
-                                       source=source)
+        dataset = ordered_train_split(config, batch_size, source)
         used = source or config.data
     except DataError as err:
         if source is None:
             raise
         print(f"[fcr] {source} has no training split ({err}); the trivial baseline uses the "
               f"run's data {config.data}", flush=True)
-        dataset = trainer.make_dataset(config, batch_size, "train", training=False)
+        dataset = ordered_train_split(config, batch_size)
         used = config.data
     seen = [0]
 
