@@ -6,7 +6,7 @@ from setuptools import setup
 # site-packages.
 MAPPED = {"tfgan3d.trainers": "trainers", "tfgan3d.eval": "eval", "tfgan3d.tools": "tools"}
 PACKAGES = ["tfgan3d", "tfgan3d.layers", "tfgan3d.networks", "tfgan3d.models", "tfgan3d.data",
-            *MAPPED]
+            "tfgan3d.losses", *MAPPED, "tfgan3d.eval.fcr"]
 
 setup(
     name="tfgan3d",
