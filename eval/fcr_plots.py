@@ -1,17 +1,14 @@
-"""Figures of the FCR-alphaGAN evaluation (eval/fcr_eval.py): latent-noise heat maps, the
+"""Figures of the FCR-alphaGAN evaluation (eval/fcr/): latent-noise heat maps, the
 latent-space map and animated GIFs of voxel scene sequences.
 
 Everything is drawn off-screen and written through `tables.atomic_write`. Scenes are class
 labels (X, H, Z) with height on the second axis, as everywhere in tfgan3d.
 """
 import io
-import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 
+from tfgan3d import render_child
 from tfgan3d.eval import figures  # noqa: F401  (selects the Agg backend before Figure)
 from tfgan3d.eval.palette import CEILING, EMPTY, PALETTE
 from tfgan3d.eval.tables import atomic_write
@@ -60,9 +57,9 @@ def top_projection(labels, min_width=240, hide_classes=(EMPTY, CEILING)):
 def scene_frames(scenes, size=(240, 180), timeout_s=None):
     """Images of a sequence of scenes: VTK renders, or top projections where VTK cannot render.
 
-    The renders run in a child process (`python -m tfgan3d.eval.render --all`): with
-    TensorFlow loaded, Mesa's software OpenGL crashes the whole process (seen with EGL and
-    llvmpipe or softpipe), and no Python exception can catch that.
+    The renders run in a child process (`tfgan3d.render_child`): with TensorFlow loaded,
+    Mesa's software OpenGL crashes the whole process (seen with EGL and llvmpipe or
+    softpipe), and no Python exception can catch that.
 
     Args:
         scenes: class labels (N, X, H, Z).
@@ -73,38 +70,19 @@ def scene_frames(scenes, size=(240, 180), timeout_s=None):
         projections were used (None for renders). A scene with nothing to draw renders as an
         empty background frame.
     """
-    from PIL import Image
-
     scenes = np.asarray(scenes)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "scenes.npy")
-        np.save(path, scenes)
-        command = [sys.executable, "-m", "tfgan3d.eval.render", path, "--all", "--out",
-                   os.path.join(tmp, "png"), "--size", f"{size[0]}x{size[1]}"]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, env=env,
-                                    timeout=timeout_s or 60 + 2 * len(scenes))
-            errors = [l for l in result.stderr.splitlines() if l.startswith("error")]
-            # Exit status 1 with only "nothing to draw" errors: some scenes were empty.
-            problems = [l for l in errors if "nothing to draw" not in l]
-            if result.returncode not in (0, 1) or problems:
-                tail = (problems or result.stderr.strip().splitlines() or [""])[-1]
-                problem = f"the renderer exited with status {result.returncode}: {tail}"
-            else:
-                problem = None
-        except subprocess.TimeoutExpired:
-            problem = "the renderer timed out"
-        if problem is not None:
-            return [top_projection(s, size[0]) for s in scenes], "projection", problem
-        pngs = [os.path.join(tmp, "png", f"scene_{i + 1:04d}.png") for i in range(len(scenes))]
-        frames = []
-        for png in pngs:
-            if os.path.exists(png):          # missing: a scene with nothing to draw
-                with Image.open(png) as image:
-                    frames.append(np.asarray(image.convert("RGB")))
-            else:
-                frames.append(np.full((size[1], size[0], 3), _BACKGROUND, np.uint8))
+    try:
+        images, errors = render_child.render_scenes(
+            scenes, size, timeout_s=timeout_s or 60 + 2 * len(scenes))
+        # Only "nothing to draw" errors: some scenes were empty.
+        problems = [e for e in errors if e is not None and "nothing to draw" not in e]
+        problem = problems[-1] if problems else None
+    except RuntimeError as error:                 # no off-screen GL, a crashed or hung child
+        problem = str(error)
+    if problem is not None:
+        return [top_projection(s, size[0]) for s in scenes], "projection", problem
+    frames = [image if image is not None else np.full((size[1], size[0], 3), _BACKGROUND,
+                                                      np.uint8) for image in images]
     return frames, "vtk", None
 
 

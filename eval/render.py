@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from tfgan3d import render_child
+from tfgan3d.io import atomic_write
 from tfgan3d.eval.palette import CEILING, EMPTY, NUM_CLASSES, PALETTE
 
 BACKGROUND = (0.92, 0.92, 0.92)
@@ -232,6 +234,12 @@ class SceneRenderer:
 
     def render(self, labels, out_png, threshold=None, probs=None, hide_classes=(EMPTY, CEILING)):
         """Renders one scene to `out_png` (see `render_scene`). Returns the path written."""
+        data = self.png(labels, threshold=threshold, probs=probs, hide_classes=hide_classes)
+        atomic_write(out_png, data)
+        return os.fspath(out_png)
+
+    def png(self, labels, threshold=None, probs=None, hide_classes=(EMPTY, CEILING)) -> bytes:
+        """Renders one scene (see `render_scene`) and returns the PNG file's bytes."""
         labels = scene_labels(labels, threshold=threshold, probs=probs)
         hidden = np.isin(labels, list(hide_classes) + [EMPTY])
         if hidden.all():
@@ -262,7 +270,7 @@ class SceneRenderer:
         self._grabber.Modified()
         self._grabber.Update()
         self._check_not_blank(self._grabber.GetOutput())
-        return self._write_png(self._grabber.GetOutputPort(), out_png)
+        return self._png_bytes(self._grabber.GetOutputPort())
 
     def _place_camera(self, bounds):
         """Looks at the grid's centre from the camera direction, fitting the whole grid."""
@@ -286,22 +294,16 @@ class SceneRenderer:
                                f"although the scene has voxels to draw; window "
                                f"{self._window.GetClassName()}. {_OFFSCREEN_HELP}")
 
-    def _write_png(self, port, out_png):
-        out_png = os.fspath(out_png)
-        folder = os.path.dirname(os.path.abspath(out_png))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(out_png)}.{os.getpid()}.tmp.png")
+    def _png_bytes(self, port):
         writer = self._vtk.io.vtkPNGWriter()
-        writer.SetFileName(tmp)
+        writer.WriteToMemoryOn()
         writer.SetInputConnection(port)
         writer.Write()
-        if writer.GetErrorCode() or not os.path.exists(tmp):
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise OSError(f"could not write PNG {out_png} (VTK error code "
+        result = writer.GetResult()
+        if writer.GetErrorCode() or result is None or not result.GetNumberOfTuples():
+            raise OSError(f"could not encode the render as PNG (VTK error code "
                           f"{writer.GetErrorCode()})")
-        os.replace(tmp, out_png)
-        return out_png
+        return self._vtk.numpy.vtk_to_numpy(result).tobytes()
 
 
 def render_scene(labels, out_png, *, size=(640, 480), threshold=None, probs=None,
@@ -329,28 +331,35 @@ def render_scene(labels, out_png, *, size=(640, 480), threshold=None, probs=None
         ValueError: on bad input or a scene with nothing to draw.
         RuntimeError: if off-screen rendering is unavailable or the image comes out blank.
     """
-    if "tensorflow" in sys.modules:
-        return _isolated(render_scene, labels, out_png, size=size, threshold=threshold,
-                         probs=probs, camera=camera, hide_classes=hide_classes,
-                         lighting=lighting, edges=edges)
+    if "tensorflow" in sys.modules:     # see tfgan3d.render_child
+        return render_child.call("render_scene", labels, out_png, size=size,
+                                 threshold=threshold, probs=probs, camera=camera,
+                                 hide_classes=hide_classes, lighting=lighting, edges=edges)
     renderer = SceneRenderer(size=size, camera=camera, lighting=lighting, edges=edges)
     return renderer.render(labels, out_png, threshold=threshold, probs=probs,
                            hide_classes=hide_classes)
 
 
-def _isolated(fn, *args, **kwargs):
-    """Runs `fn` in a fresh interpreter and returns its result (exceptions re-raised here).
+def render_pngs(scenes, size=(640, 480), *, threshold=None, hide_classes=(EMPTY, CEILING),
+                camera="default", lighting="default", edges=False):
+    """Renders every scene with one SceneRenderer; what `tfgan3d.render_child.render_scenes`
+    runs in its child.
 
-    An EGL context created in a process that has imported TensorFlow crashes that process
-    (segmentation fault, seen with vtk 9.7 and TF 2.21 on Mesa), which no `try` can catch;
-    a spawned child without TensorFlow renders safely.
+    Returns:
+        per scene the PNG file's bytes, or the message (str) of why it could not be drawn
+        (bad labels, nothing to draw, a blank image).
+    Raises:
+        RuntimeError: if off-screen rendering cannot start.
     """
-    import concurrent.futures
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
+    renderer = SceneRenderer(size=size, camera=camera, lighting=lighting, edges=edges)
+    results = []
+    for scene in scenes:
+        try:
+            results.append(renderer.png(np.asarray(scene), threshold=threshold,
+                                        hide_classes=hide_classes))
+        except (ValueError, OSError, RuntimeError) as error:
+            results.append(str(error))
+    return results
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -434,12 +443,13 @@ def _main(argv):
     hide = (EMPTY,) if args.show_ceiling else (EMPTY, CEILING)
     settings = dict(size=args.size, camera=args.camera, lighting=args.lighting, edges=args.edges,
                     threshold=args.threshold, hide=hide)
-    if "tensorflow" in sys.modules:   # see _isolated
-        return _isolated(_render_jobs, np.asarray(scenes), jobs, settings)
-    return _render_jobs(scenes, jobs, settings)
+    if "tensorflow" in sys.modules:   # see tfgan3d.render_child
+        return render_child.call("render_jobs", np.asarray(scenes), jobs, settings,
+                                 capture=False)
+    return render_jobs(scenes, jobs, settings)
 
 
-def _render_jobs(scenes, jobs, settings):
+def render_jobs(scenes, jobs, settings):
     """Renders scenes[index] to out_png for each job; returns the exit status."""
     count = scenes.shape[0]
     try:
