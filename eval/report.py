@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgan3d.eval import tables
+from tfgan3d.eval import report_modes, tables
 
 MODES = ("pix2pix", "simgan", "sim2real", "fcr_alphagan")
 # What each seed claims, in the seed's own numbers where it prints them.
@@ -69,6 +69,17 @@ SEED_CLAIMS = {
 }
 PICTURES = (".png", ".gif", ".jpg", ".jpeg")
 MAX_PICTURES = 12
+# Pictures people look at first, in this order (file name starts); then the rest by depth.
+PRIORITY = ("grid", "refined_grid", "gaze_cumulative", "translations", "renders",
+            "interpolation", "noise_heatmap", "latent_map", "IoU", "AP")
+CAPTIONS = {"grid": "input | prediction | truth", "refined_grid": "synthetic | refined | real-like",
+            "gaze_cumulative": "cumulative gaze error (Figure 7)",
+            "translations": "sim | sim -> real, real | real -> sim",
+            "renders": "VTK renders: real | reconstruction | refined",
+            "interpolation": "latent interpolation (VTK renders)",
+            "noise_heatmap": "voxels changed by noise at each latent position",
+            "samples_over_steps": "refiner samples over training", "IoU": "IoU per class",
+            "AP": "AP per class"}
 MAX_CURVES = 8
 _SKIP_DIRS = {"checkpoints", "tensorboard", "assets", "__pycache__"}
 
@@ -102,7 +113,7 @@ def discover(folders) -> dict:
     Raises:
         FileNotFoundError: a folder that does not exist (named).
     """
-    experiments, runs, seen = [], [], set()
+    experiments, runs, evaluations, seen = [], [], [], set()
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
@@ -117,6 +128,10 @@ def discover(folders) -> dict:
                 protocol = _read_json(path / "protocol.json")
                 if isinstance(protocol, dict) and "arms" in protocol:
                     experiments.append({"path": path, "protocol": protocol})
+            if (path / "metrics.json").is_file():
+                metrics = _read_json(path / "metrics.json")
+                if isinstance(metrics, dict) and "rows" in metrics and "verdict" in metrics:
+                    evaluations.append({"path": path, "metrics": metrics, "mode": "sim2real"})
             if (path / "config.json").is_file():
                 config = _read_json(path / "config.json")
                 if isinstance(config, dict) and config.get("mode") in MODES:
@@ -126,7 +141,7 @@ def discover(folders) -> dict:
         exp["runs"] = inside
         exp["mode"] = exp["protocol"].get("mode") or (inside[0]["config"]["mode"] if inside
                                                       else None)
-    return {"experiments": experiments, "runs": runs}
+    return {"experiments": experiments, "runs": runs, "evaluations": evaluations}
 
 
 def _is_under(path: Path, folder: Path) -> bool:
@@ -168,8 +183,23 @@ def pictures_of(folder: Path, limit: int = MAX_PICTURES) -> list[Path]:
                  or not p.relative_to(folder).parts[0].startswith("seed-")]
     figures = [p for p in found if "samples" not in p.parts]
     found = figures or found  # training samples only when there is nothing else to show
-    found.sort(key=lambda p: (len(p.parts), str(p)))
+    found.sort(key=lambda p: (_priority(p), len(p.parts), str(p)))
     return found[:limit]
+
+
+def _priority(path: Path) -> int:
+    for i, start in enumerate(PRIORITY):
+        if path.name.startswith(start) and not (start == "grid" and "refined" in path.name):
+            return i
+    return len(PRIORITY)
+
+
+def caption(path: Path, root: Path) -> str:
+    """What the picture shows, then where it comes from."""
+    what = next((text for start, text in sorted(CAPTIONS.items(), key=lambda kv: -len(kv[0]))
+                 if path.name.startswith(start)), "")
+    where = str(path.relative_to(root)) if _is_under(path, root) else path.name
+    return f"{what}: {where}" if what else where
 
 
 def learning_curve(run_path: Path, out: Path) -> str | None:
@@ -229,22 +259,26 @@ def _cell(value) -> str:
     return _e(value)
 
 
-def experiment_tables(protocol: dict) -> str:
-    """The protocol's mean +- std table, its per-seed table and its verdicts, as HTML."""
-    metrics = protocol.get("metrics", [])
+def experiment_tables(protocol: dict, main=None) -> str:
+    """The protocol's mean +- std table (the `main` metrics first, the others under "more
+    metrics"), its per-seed table and its verdicts, as HTML."""
+    every = protocol.get("metrics", [])
+    metrics = [m for m in every if m in main] if main else every
+    rest = [m for m in every if m not in metrics]
     head = "".join(f"<th>{_e(m)}</th>" for m in metrics)
+    n = len(protocol.get("seeds", []))
     body = ""
     for arm, stats in protocol.get("arms", {}).items():
         cells = ""
         for m in metrics:
-            s = stats.get(m, {})
-            mean, std = s.get("mean"), s.get("std")
-            cells += ("<td>n/a</td>" if mean is None else
-                      f"<td>{mean:.4g} &plusmn; {std if std is not None else math.nan:.2g}</td>")
+            cells += f"<td>{report_modes.mean_std(stats.get(m), n)}</td>"
         body += f"<tr><th>{_e(arm)}</th>{cells}</tr>\n"
-    n = len(protocol.get("seeds", []))
-    text = (f"<table class='summary'><caption>mean &plusmn; std over {n} seed"
+    text = "" if not metrics else (f"<table class='summary'><caption>mean &plusmn; std over {n} seed"
             f"{'s' * (n != 1)}</caption><tr><th>arm</th>{head}</tr>\n{body}</table>\n")
+    if rest:
+        more = experiment_tables({**protocol, "metrics": rest, "per_seed_rows": [],
+                                  "verdicts": []})
+        text += f"<details><summary>more metrics</summary>{more}</details>\n"
     rows = protocol.get("per_seed_rows", [])
     if rows:
         text += ("<details><summary>per seed</summary><table class='per-seed'><tr><th>seed</th>"
@@ -293,12 +327,17 @@ def environment() -> dict:
     """Versions, CPU and GPU of this machine (GPUs from nvidia-smi's device files only, so that
     building a page never starts TensorFlow)."""
     versions = {"python": platform.python_version()}
-    for name in ("tensorflow", "keras", "numpy", "vtk", "matplotlib"):
-        try:
-            from importlib.metadata import version
-            versions[name] = version(name)
-        except Exception:  # noqa: BLE001 - not installed
-            versions[name] = "not installed"
+    from importlib.metadata import PackageNotFoundError, version
+    for name, dists in (("tensorflow", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
+                        ("keras", ("keras",)), ("numpy", ("numpy",)), ("vtk", ("vtk",)),
+                        ("matplotlib", ("matplotlib",))):
+        versions[name] = "not installed"
+        for dist in dists:
+            try:
+                versions[name] = version(dist)
+                break
+            except PackageNotFoundError:
+                continue
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -325,6 +364,7 @@ caption{text-align:left;font-size:.9em;color:#555}
 figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 figcaption{font-size:.72em;color:#555;word-break:break-all}
 code{background:#f4f4f4;padding:.1em .3em}td.l{text-align:left}
+td.own{background:#e8f3ea}tr.seed td{background:#f7f7fb;font-style:italic}
 .claim{background:#f7f7fb;padding:.6em;border-left:3px solid #88a}
 """
 
@@ -348,34 +388,60 @@ def build(folders, out, *, title="tfgan3d report", total_seconds=None, demo=None
     out = Path(out)
     found = discover(folders)
     out.mkdir(parents=True, exist_ok=True)
+    commands = {Path(s["folder"]).resolve(): s["command"] for s in (demo or {}).get("stages", [])
+                if s.get("folder") and s.get("command")}
     sections, toc = [], []
     for mode in MODES:
         experiments = [e for e in found["experiments"] if e["mode"] == mode]
         loose = [r for r in found["runs"] if r["config"]["mode"] == mode
                  and not any(_is_under(r["path"], e["path"]) for e in found["experiments"])]
-        if not experiments and not loose:
+        evaluations = [v for v in found["evaluations"] if v["mode"] == mode]
+        loose = [r for r in loose if not any(_is_under(r["path"], v["path"].parent)
+                                             for v in evaluations)]
+        if not experiments and not loose and not evaluations:
             continue
         seed = SEED_CLAIMS[mode]
         text = (f"<h2 id='{mode}'>{_e(seed['title'])}</h2>\n<p class='claim'><b>The seed:</b> "
                 f"{_e(seed['claim'])}<br><b>Its numbers:</b> {_e(seed['numbers'])}</p>\n")
         for exp in experiments:
             protocol = exp["protocol"]
-            command = protocol.get("command") or seed["command"]
+            command = (commands.get(exp["path"].resolve()) or protocol.get("command")
+                       or seed["command"])
             text += (f"<h3>{_e(protocol.get('title', exp['path'].name))}</h3>\n"
                      f"<p>Reproduce: <code>{_e(command)}</code> (folder "
                      f"<code>{_e(os.path.relpath(exp['path'], out))}</code>)</p>\n")
-            text += experiment_tables(protocol)
+            if mode == "pix2pix":
+                text += report_modes.pix2pix_matrix(protocol)
+            elif mode == "simgan":
+                text += report_modes.simgan_beside_seed(protocol)
+            text += experiment_tables(protocol, report_modes.MAIN_METRICS.get(mode))
             pics = pictures_of(exp["path"])
-            text += _figures(pics, out, [str(p.relative_to(exp["path"])) for p in pics])
+            text += _figures(pics, out, [caption(p, exp["path"]) for p in pics])
             drawn = [(learning_curve(r["path"], out), r) for r in exp["runs"][:MAX_CURVES]]
             drawn = [(c, r) for c, r in drawn if c]
             text += _figures([c for c, _ in drawn], out, [
                 f"learning curves: {r['path'].relative_to(exp['path'])}" for _, r in drawn])
             text += _run_links(exp["runs"], out)
+        for ev in evaluations:
+            run = Path(str(ev["metrics"].get("run", "")))
+            runs = [r for r in found["runs"] if r["config"]["mode"] == mode and (
+                _is_under(r["path"], ev["path"].parent) or r["path"].resolve() == run.resolve())]
+            command = (commands.get(ev["path"].resolve())
+                       or f"python -m tfgan3d.eval sim2real {run} --out {ev['path']}")
+            text += (f"<h3>{_e(os.path.relpath(ev['path'], out))}</h3>\n"
+                     f"<p>Reproduce: <code>{_e(command)}</code></p>\n")
+            text += report_modes.sim2real_evaluation(ev["metrics"])
+            pics = pictures_of(ev["path"], limit=4)
+            text += _figures(pics, out, [caption(p, ev["path"]) for p in pics])
+            drawn = [(learning_curve(r["path"], out), r) for r in runs[:MAX_CURVES]]
+            drawn = [(c, r) for c, r in drawn if c]
+            text += _figures([c for c, _ in drawn], out,
+                             [f"learning curves: {r['path'].name}" for _, r in drawn])
+            text += _run_links(runs, out)
         for run in loose:
             text += f"<h3>run {_e(run['path'].name)}</h3>\n"
             pics = pictures_of(run["path"], limit=4)
-            text += _figures(pics, out, [str(p.relative_to(run["path"])) for p in pics])
+            text += _figures(pics, out, [caption(p, run["path"]) for p in pics])
             curve = learning_curve(run["path"], out)
             text += _figures([curve] if curve else [], out, ["learning curves"])
             text += _run_links([run], out)

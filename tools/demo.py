@@ -27,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -145,14 +146,16 @@ def plan(out, modes=MODES, seeds=(0,), preset="quick") -> list[Stage]:
                 ev / "metrics.json", after=[f"sim2real train (seed {seed})"]))
     if "fcr_alphagan" in modes:
         d = out / "fcr_alphagan"
-        small = ["--phase1-steps", "2", "--phase2-steps", "2", "--n", "2"] if tiny else []
+        # tiny (tests): the alphagan arm alone, two iterations a phase, two test scenes
+        small = (["--phase1-steps", "2", "--phase2-steps", "2", "--n", "2", "--arms", "alphagan"]
+                 if tiny else [])
         stages.append(Stage(
             "fcr findings", "fcr_alphagan", d,
             lambda d=d, small=small: _py("tfgan3d.eval.fcr_findings", d, "--preset", preset,
                                          "--seeds",
                         *_seeds(seeds), "--reuse", *small),
-            d / "protocol.json", trainings=3 * len(seeds),
-            parts=("seed-*/*/result.json", 3 * len(seeds))))
+            d / "protocol.json", trainings=(1 if tiny else 3) * len(seeds),
+            parts=("seed-*/*/result.json", (1 if tiny else 3) * len(seeds))))
         arm = d / f"seed-{first}" / "alphagan"
         size = ["--size", "96x72"] if tiny else []
         stages.append(Stage(
@@ -173,6 +176,16 @@ def plan(out, modes=MODES, seeds=(0,), preset="quick") -> list[Stage]:
                         arm / "eval-noise", "--scenes", "1", "--draws", "2" if tiny else "4"),
             arm / "eval-noise" / "noise.json", after=["fcr findings"]))
     return stages
+
+
+def shown_command(stage: Stage) -> str | None:
+    """The stage's command line as a user would type it (`python -m ...`), or None while it
+    depends on a run that does not exist yet."""
+    try:
+        argv = stage.argv()
+    except FileNotFoundError:
+        return None
+    return " ".join(["python", *(shlex.quote(str(a)) for a in argv[1:])])
 
 
 def is_done(stage: Stage, seeds) -> bool:
@@ -309,16 +322,15 @@ def run_demo(out="runs/demo", modes=MODES, seeds=(0,), preset="quick", page=True
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     display = Display(stream)
-    previous = {}
-    try:
-        previous = {s["name"]: s for s in json.loads((out / "demo.json").read_text())["stages"]}
-    except (OSError, ValueError, KeyError):
-        pass
+    try:  # every stage's measured time, from all earlier calls (any MODES)
+        times = dict(json.loads((out / "demo.json").read_text())["stage_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        times = {}
     t0 = time.time()
     states, summary = {}, []
     for stage in stages:
         if is_done(stage, seeds):
-            state, seconds = "reused", previous.get(stage.name, {}).get("seconds")
+            state, seconds = "reused", times.get(stage.name)
             display.update(status_line(stage.name, 1.0, seconds or 0.0, "reused"), final=True)
         elif any(not states.get(a, "").startswith(("done", "reused")) for a in stage.after):
             state, seconds = "skipped: an earlier stage failed", 0.0
@@ -326,12 +338,16 @@ def run_demo(out="runs/demo", modes=MODES, seeds=(0,), preset="quick", page=True
         else:
             state, seconds = run_stage(stage, logs, display, env)
         states[stage.name] = state
+        if state == "done":
+            times[stage.name] = round(seconds, 1)
         summary.append({"name": stage.name, "mode": stage.mode, "state": state,
                         "seconds": None if seconds is None else round(seconds, 1),
-                        "result": os.path.relpath(stage.done, out)})
+                        "result": os.path.relpath(stage.done, out), "folder": str(stage.folder),
+                        "command": shown_command(stage)})
     result = {"modes": list(modes), "seeds": list(seeds), "preset": preset, "stages": summary,
               "run_seconds": round(time.time() - t0, 1),
-              "total_seconds": round(sum(s["seconds"] or 0 for s in summary), 1)}
+              "total_seconds": round(sum(s["seconds"] or 0 for s in summary), 1),
+              "stage_seconds": times}
     if page:
         from tfgan3d.eval import report
         folders = sorted({out / s.folder.relative_to(out).parts[0] for s in stages})
