@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgan3d.eval import figures, gaze, tables
+from tfgan3d.io import to_uint8
 
 # A CPU estimator: the paper's layer list at half its conv widths (a quarter of the work).
 CPU_CONV_WIDTHS = (16, 16, 32, 40, 96)
@@ -113,7 +114,7 @@ def run_report(out, *, seed=0, n_train, n_test, n_real, estimator_steps, batch_s
     tables.write_markdown_table(rows, out / "gap_table.md", columns=TABLE_COLUMNS,
                                 floatfmt=".2f", title=title)
     k = min(8, n_train)
-    to_u8 = lambda x: np.repeat(((x + 1) * 127.5).round().clip(0, 255).astype(np.uint8), 3, -1)
+    to_u8 = lambda x: np.repeat(to_uint8(x), 3, -1)
     figures.save_image_grid([[to_u8(sets[r][0][i]) for r in ("synthetic", "content", "oracle")]
                              for i in range(k)], out / "domains_grid.png",
                             col_titles=["synthetic", "content", "real-like"], scale=3.0)

@@ -14,7 +14,6 @@ ground-truth pixels only.
 from __future__ import annotations
 
 import argparse
-import io
 import re
 import time
 from pathlib import Path
@@ -22,12 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgan3d.eval import depth_metrics, figures, tables
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    tables.atomic_write(path, buf.getvalue())
+from tfgan3d.io import save_npy, to_uint8
 
 
 def predict_set(model, config, mode, source: str, split: str, batch_size: int = 8):
@@ -39,7 +33,7 @@ def predict_set(model, config, mode, source: str, split: str, batch_size: int = 
     rgb, pred, gt, valid = [], [], [], []
     for batch in dataset:
         pred.append(mode.predict(model, batch["real_a"], config)["depth"].numpy()[..., 0])
-        rgb.append(((batch["real_a"].numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
+        rgb.append(to_uint8(batch["real_a"].numpy()))
         gt.append(batch["depth"].numpy()[..., 0])
         valid.append(batch["valid_b"].numpy()[..., 0] > 0.5)
     return tuple(np.concatenate(x) for x in (rgb, pred, gt, valid))

@@ -25,7 +25,6 @@ Metric definitions: eval/depth_metrics.py and eval/seg_metrics.py (the pix2pix c
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import re
 import time
@@ -37,6 +36,7 @@ import tensorflow as tf
 from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.eval import depth_metrics, figures, seg_metrics, tables
+from tfgan3d.io import save_npy, to_uint8
 from tfgan3d.models.baselines import train_supervised_baseline
 
 # Table 1 of the seed (section 4.2 numbers, section 4.3 discussion), as printed: KITTI test
@@ -376,16 +376,12 @@ def _scale(images):
     return float(min(4, max(1, 96 // np.shape(images)[2])))
 
 
-def _uint8(images):
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def save_translations(model, sim_images, real_images, path):
     """sim | sim -> real and real | real -> sim, through the twin VAE's `translate`."""
     to_real = model.translate(sim_images, "real")
     to_sim = model.translate(real_images, "sim")
-    rows = [[s, t] for s, t in zip(_uint8(sim_images), _uint8(to_real))]
-    rows += [[r, t] for r, t in zip(_uint8(real_images), _uint8(to_sim))]
+    rows = [[s, t] for s, t in zip(to_uint8(sim_images), to_uint8(to_real))]
+    rows += [[r, t] for r, t in zip(to_uint8(real_images), to_uint8(to_sim))]
     titles = ["sim"] * len(sim_images) + ["real"] * len(real_images)
     return figures.save_image_grid(rows, path, titles=titles,
                                    col_titles=["input", "translated"],
@@ -393,12 +389,6 @@ def save_translations(model, sim_images, real_images, path):
 
 
 # ---- program ------------------------------------------------------------------------------------
-
-def _save_npy(path, array):
-    buf = io.BytesIO()
-    np.save(buf, array)
-    tables.atomic_write(path, buf.getvalue())
-
 
 def _row(model, role, scores, **extra):
     keep = {k: v for k, v in scores.items() if k not in ("confusion_matrix",)}
@@ -437,7 +427,7 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
     rows = [_row(f"sim2real twin VAE ({Path(run_dir).name})", "sim2real",
                  score_set(arrays, info, num_classes, **kwargs))]
     for key in ("pred_depth", "pred_labels", "gt_depth", "gt_valid", "gt_labels"):
-        _save_npy(out / f"{key}.npy", arrays[key])
+        save_npy(out / f"{key}.npy", arrays[key])
     save_grid(arrays, out / "grid.png", num_classes, grid_rows)
     notes, histories = [], {}
     if hasattr(model, "translate"):

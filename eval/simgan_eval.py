@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgan3d.eval import figures, gaze, tables
+from tfgan3d.io import to_uint8
 
 CPU_FC_WIDTHS = (1000, 100)   # the paper's (9600, 1000) is slow on CPU
 GAZE_COLUMNS = ("gaze_x", "gaze_y", "gaze_z")
@@ -61,7 +62,7 @@ def to_rgb_uint8(images) -> np.ndarray:
         images = images[..., None]
     if images.shape[-1] == 1:
         images = np.repeat(images, 3, axis=-1)
-    return ((images + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+    return to_uint8(images)
 
 
 def save_refined_grid(synthetic, refined, real, path, rows=8) -> Path:

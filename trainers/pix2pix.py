@@ -15,6 +15,7 @@ from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d.data import builtin, paired, quality
 from tfgan3d.data.images import DepthSpec
+from tfgan3d.io import to_uint8
 from tfgan3d.models.pix2pix import Pix2Pix
 from tfgan3d.networks.pix2pix import build_patchgan_discriminator, build_unet_generator
 from tfgan3d.trainers import runner
@@ -204,7 +205,7 @@ def _grey(depth, valid, max_depth):
 def sample_grid(model, batch, config) -> np.ndarray:
     """uint8 image: one row per example, input | prediction | ground truth (near dark)."""
     pred = predict_depth(model, batch["real_a"], config).numpy()
-    rgb = ((batch["real_a"].numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    rgb = to_uint8(batch["real_a"].numpy())
     gt = batch["depth"].numpy()
     rows = [np.concatenate([rgb[i], _grey(pred[i], None, config.max_depth),
                             _grey(gt[i], batch["valid_b"].numpy()[i], config.max_depth)], axis=1)

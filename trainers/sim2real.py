@@ -26,6 +26,7 @@ from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
+from tfgan3d.io import to_uint8
 from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
 from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
 from tfgan3d.trainers import runner
@@ -209,10 +210,6 @@ def export_parts(model: Sim2RealVAE) -> dict:
 
 # ----------------------------------------------------------------------------- samples
 
-def _uint8(images) -> np.ndarray:
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def sample_grids(model: Sim2RealVAE, sim, real, config: Sim2RealConfig) -> dict:
     """uint8 images. "translations": one row per example, sim | sim -> real | real |
     real -> sim. "perception": real | predicted depth (near dark) | segmentation."""
@@ -222,8 +219,8 @@ def sample_grids(model: Sim2RealVAE, sim, real, config: Sim2RealConfig) -> dict:
     grey = np.repeat((grey * 255).astype(np.uint8), 3, axis=-1)
     seg = segmentation_palette(logits.shape[-1])[np.argmax(np.asarray(logits), -1)]
     rows_t = [np.concatenate(r, axis=1) for r in
-              zip(_uint8(sim), _uint8(to_real), _uint8(real), _uint8(to_sim))]
-    rows_p = [np.concatenate(r, axis=1) for r in zip(_uint8(real), grey, seg)]
+              zip(to_uint8(sim), to_uint8(to_real), to_uint8(real), to_uint8(to_sim))]
+    rows_p = [np.concatenate(r, axis=1) for r in zip(to_uint8(real), grey, seg)]
     return {"translations": np.concatenate(rows_t, axis=0),
             "perception": np.concatenate(rows_p, axis=0)}
 

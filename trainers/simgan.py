@@ -32,6 +32,7 @@ from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d import losses
 from tfgan3d.data import refine_data
+from tfgan3d.io import to_uint8
 from tfgan3d.models.simgan import ADVERSARIAL, SimGAN, count_updates
 from tfgan3d.networks.simgan import (DISCRIMINATOR_LAYERS, NORMS, PADDINGS, REFINER_LAYERS,
                                      REFINER_PADDINGS, build_discriminator, build_refiner)
@@ -210,10 +211,6 @@ def make_optimizers(config: SimGANConfig, total: int) -> dict:
             opt = optimizers.Adam(lr, beta_1=config.beta1)
         return optimizers.for_precision(opt, config)
     return {"r": make(0), "d": make(1)}
-
-
-def to_uint8(images) -> np.ndarray:
-    return ((np.asarray(images, np.float32) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def sample_grid(model: SimGAN, batch: dict) -> np.ndarray:
