@@ -263,7 +263,7 @@ def experiment_tables(protocol: dict, main=None) -> str:
     """The protocol's mean +- std table (the `main` metrics first, the others under "more
     metrics"), its per-seed table and its verdicts, as HTML."""
     every = protocol.get("metrics", [])
-    metrics = [m for m in every if m in main] if main else every
+    metrics = [m for m in every if m in main] if main is not None else every
     rest = [m for m in every if m not in metrics]
     head = "".join(f"<th>{_e(m)}</th>" for m in metrics)
     n = len(protocol.get("seeds", []))
@@ -278,7 +278,8 @@ def experiment_tables(protocol: dict, main=None) -> str:
     if rest:
         more = experiment_tables({**protocol, "metrics": rest, "per_seed_rows": [],
                                   "verdicts": []})
-        text += f"<details><summary>more metrics</summary>{more}</details>\n"
+        text += (f"<details><summary>{'more' if metrics else 'all'} metrics (mean &plusmn; "
+                 f"std per arm)</summary>{more}</details>\n")
     rows = protocol.get("per_seed_rows", [])
     if rows:
         text += ("<details><summary>per seed</summary><table class='per-seed'><tr><th>seed</th>"
