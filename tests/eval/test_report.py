@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfgan3d.eval import protocol, report
+from tfgan3d.eval import protocol, report, report_modes
 from tfgan3d.tools import page_check
 
 
@@ -100,3 +100,38 @@ def test_the_browser_draws_every_image_and_shows_the_tables(folders, tmp_path):
     broken = page_check.check_page(out / "index.html")
     assert not broken["ok"] and broken["dangling"] == ["assets/absent.png"]
     assert "assets/absent.png" in broken["broken"]
+
+
+def test_the_2x2_puts_each_metric_in_train_by_test_cells_and_shades_the_in_domain_ones():
+    arms = {"train-virtual": {"abs_rel on virtual": {"mean": 0.1, "std": 0.01},
+                              "abs_rel on real-like": {"mean": 0.4, "std": 0.02}},
+            "train-real-like": {"abs_rel on virtual": {"mean": 0.3, "std": 0.03},
+                                "abs_rel on real-like": {"mean": 0.2, "std": 0.04}}}
+    table = report_modes.pix2pix_matrix({"seeds": [0, 1], "arms": arms,
+                                         "metrics": ["abs_rel on virtual",
+                                                     "abs_rel on real-like"]})
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    virtual = [r for r in rows if "<th>train-virtual</th>" in r][0]
+    real = [r for r in rows if "<th>train-real-like</th>" in r][0]
+    assert re.findall(r"<td class='(\w*)'>([^<]*)</td>", virtual) == [
+        ("own", "0.1 &plusmn; 0.01"), ("", "0.4 &plusmn; 0.02")]
+    assert re.findall(r"<td class='(\w*)'>([^<]*)</td>", real) == [
+        ("", "0.3 &plusmn; 0.03"), ("own", "0.2 &plusmn; 0.04")]
+
+
+def test_one_seed_shows_the_mean_alone_and_missing_cells_read_na():
+    assert report_modes.mean_std({"mean": 0.5, "std": 0.0}, 1) == "0.5"
+    assert report_modes.mean_std({"mean": 0.5, "std": 0.0}, 2) == "0.5 &plusmn; 0"
+    assert report_modes.mean_std(None, 3) == "n/a"
+
+
+def test_a_sim2real_verdict_is_red_when_its_budget_check_fails():
+    metrics = {"rows": [{"model": "m", "role": "sim2real", "abs_rel": 0.3}], "data": "d",
+               "verdict": "Does it beat sim-only? Yes: better on 6 of 6 metrics",
+               "budget_check": "Budget check: FAILS, the prior wins"}
+    text = report_modes.sim2real_evaluation(metrics)
+    assert "<li class='fails'><b>budget check fails</b>" in text
+    assert "<li class='fails'><b>holds (but the budget check fails)</b>" in text
+    assert "<td>0.3</td>" in text and "<td>0.752</td>" in text      # ours, the seed's
+    ok = report_modes.sim2real_evaluation({**metrics, "budget_check": "Budget check: passes"})
+    assert "<li class='holds'><b>holds</b>" in ok
