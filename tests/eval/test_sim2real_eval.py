@@ -1,5 +1,5 @@
-"""Sim2real evaluation: metrics against worked examples, the comparison table and verdict, a
-supervised bound that learns, and the program end to end with a stand-in model."""
+"""Sim2real evaluation: metrics against worked examples, the comparison table and verdict, and
+the program end to end with a stand-in model (the supervised bounds: tests/models/test_baselines.py)."""
 import csv
 import json
 import types
@@ -96,32 +96,10 @@ def test_compare_writes_table_with_seed_numbers_and_verdict(tmp_path):
     assert "upper bound does not beat the sim-only baseline on abs_rel" in text
 
 
-def tiny_labelled_batch(size=16, classes=3):
-    """Depth and labels that follow the image: learnable by a few steps of a U-Net."""
-    rng = np.random.default_rng(0)
-    image = rng.uniform(-1, 1, (2, size, size, 3)).astype(np.float32)
-    depth = (2.0 + 3.0 * (image[..., :1] + 1)).astype(np.float32)
-    labels = np.digitize(image[..., 1], [-0.3, 0.3]).astype(np.int32)
-    labels[:, 0] = 255
-    return {"image": image, "depth": depth, "depth_valid": np.ones_like(depth),
-            "labels": labels}
-
-
-def test_supervised_baseline_lowers_its_loss():
-    ds = tf.data.Dataset.from_tensors(tiny_labelled_batch()).repeat()
-    predict, history = se.train_supervised_baseline(ds, steps=40, num_classes=3, ngf=8,
-                                                    n_down=2, lr=2e-3, log_every=10)
-    assert len(history["loss"]) == 4
-    assert history["loss"][-1] < 0.7 * history["loss"][0]
-    assert history["seg_loss"][-1] < history["seg_loss"][0]
-    depth, logits = predict(tiny_labelled_batch()["image"])
-    assert depth.shape == (2, 16, 16, 1) and logits.shape == (2, 16, 16, 3)
-    assert 0.0 <= float(tf.reduce_min(depth)) and float(tf.reduce_max(depth)) <= 10.0
-
-
 def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys):
     """load_trained is replaced: the stand-in predicts 3 m everywhere and class 1. The bounds'
-    training (tested above) is replaced by one that checks its data and predicts class 0."""
+    training (tests/models/test_baselines.py) is replaced by one that checks its data and
+    predicts class 0."""
     import tfgan3d.export
 
     seen = {}
