@@ -148,6 +148,11 @@ def test_csv_label_columns_and_numbers_are_checked(folders):
     (syn / "labels.csv").write_text(text)
     with pytest.raises(DataError, match=r"row 3 \(e1\.png\): expected numeric"):
         make_refine_datasets(syn, real, batch_size=2)
+    for value in ("nan", "inf"):             # float() reads both; a label must be finite
+        (syn / "labels.csv").write_text(text.replace("e1.png,1,two,3", f"e1.png,1,{value},3"))
+        with pytest.raises(DataError, match=rf"row 3 \(e1\.png\): expected finite labels, "
+                                            rf"found \w+={value}"):
+            make_refine_datasets(syn, real, batch_size=2)
     (syn / "labels.csv").unlink()
     with pytest.raises(DataError, match=r"labels\.csv: expected a labels CSV"):
         make_refine_datasets(syn, real, batch_size=2)

@@ -181,6 +181,10 @@ def read_labeled_folder(folder, label_columns=None, csv_name=LABELS_CSV):
         except ValueError as e:
             raise DataError(f"{csv_path}: row {line} ({row[file_col].strip()}): expected "
                             f"numeric labels in {','.join(names)}, found {e}") from e
+        bad = [n for n, v in zip(names, labels[-1]) if not np.isfinite(v)]
+        if bad:
+            raise DataError(f"{csv_path}: row {line} ({row[file_col].strip()}): expected finite "
+                            f"labels, found {', '.join(f'{n}={row[c].strip()}' for n, c in zip(names, label_cols) if n in bad)}")
         paths.append(path)
     if not paths:
         raise DataError(f"{csv_path}: expected one row per image after the header, found none")
