@@ -4,10 +4,13 @@ section 4, Table 1).
     python -m tfgan3d.eval.sim2real_eval RUN [--data builtin:rooms-real] [--resolution 256]
         [--baseline-steps N] [--out DIR] [--max-depth M] [--median-scaling] [--grid-rows 6]
 
-The run's model predicts depth and segmentation from real test images; two U-Nets of one size
-are trained with the same losses, image size and batch size for comparison: on simulation only
-(the lower bound: what supervision without adaptation gives) and on the real set's own train
-split with its sensor depth and labels (the upper bound). The prior, the per-pixel mean depth
+The run's model predicts depth and segmentation from real test images. Beside it, on the same
+data and budget: sim-only with the twin VAE's own networks (E_S -> z -> D_depth, D_seg of the
+run's config, freshly initialised, trained on sim labels only with the twin VAE's stage-2
+optimiser settings: the like-for-like lower bound), and two U-Nets of one size trained with
+the same losses, image size and batch size: on simulation only (the lower bound: what
+supervision without adaptation gives) and on the real set's own train split with its sensor
+depth and labels (the upper bound). The prior, the per-pixel mean depth
 and majority class of the simulation's training set, ignores the image: a model that does not
 beat it has learned nothing, and the budget check (reported before the verdict) says so, as it
 says when the upper bound does not beat sim-only. Everything is scored at one
@@ -16,7 +19,7 @@ bilinearly (segmentation logits before the argmax), ground truth by nearest neig
 
 Writes to OUT (default RUN/eval-sim2real-<data>/):
   metrics.json                   every model's metrics, per-class IoU, the verdict
-  comparison.csv, comparison.md  the three models beside the seed's Table 1, and the verdict
+  comparison.csv, comparison.md  every model beside the seed's Table 1, and the verdict
   pred_depth.npy, pred_labels.npy, gt_depth.npy, gt_valid.npy, gt_labels.npy   (the run's model)
   grid.png                       real image | depth | segmentation | ground truth depth | labels
   translations.png               sim | sim -> real and real | real -> sim (modes that translate)
@@ -37,7 +40,7 @@ from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.eval import depth_metrics, figures, seg_metrics, tables
 from tfgan3d.io import save_npy, to_uint8
-from tfgan3d.models.baselines import train_supervised_baseline
+from tfgan3d.models.baselines import train_sim_only_twin, train_supervised_baseline
 
 # Table 1 of the seed (section 4.2 numbers, section 4.3 discussion), as printed: KITTI test
 # images at 256x256; the supervised rows are other authors' models trained on real data.
@@ -52,14 +55,16 @@ SEED_TABLE1 = {
 SEED_SOURCE = "seed 001 (Sim2Real), section 4, Table 1"
 _SEED_KEYS = {"Abs. Rel.": "abs_rel", "Sq. Rel.": "sq_rel", "RMSE": "rmse",
               "log RMSE": "rmse_log", "mIOU": "miou", "Accuracy": "pixel_accuracy"}
-ROLES = {"sim2real": "this model", "sim-only": "lower bound", "real-supervised": "upper bound",
-         "prior": "no image"}
+ROLES = {"sim2real": "this model", "sim-only-twin": "lower bound, the twin VAE's own networks",
+         "sim-only": "lower bound", "real-supervised": "upper bound", "prior": "no image"}
 # Metric -> True when lower is better (Table 1: depth errors lower, segmentation higher).
 COMPARED = {"abs_rel": True, "sq_rel": True, "rmse": True, "rmse_log": True, "miou": False,
             "pixel_accuracy": False}
 COLUMNS = ("source", "model", "role", "abs_rel", "sq_rel", "rmse", "rmse_log", "delta1",
            "miou", "pixel_accuracy")
 QUESTION = "Does the twin VAE beat the sim-only baseline on real-like data?"
+QUESTION_TWIN = ("Does the twin VAE beat sim-only with the same networks (E_S, D_depth, D_seg, "
+                 "no adaptation) on real-like data?")
 
 
 # ---- metrics ------------------------------------------------------------------------------------
@@ -239,12 +244,14 @@ def _finite(row, key):
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def verdict(rows, data="real-like data") -> str:
-    """The answer to QUESTION computed from the rows (roles "sim2real" and "sim-only"), with
-    the share of the gap to the "real-supervised" upper bound that the model closes."""
+def verdict(rows, data="real-like data", lower_role="sim-only") -> str:
+    """The answer to QUESTION (lower_role "sim-only-twin": QUESTION_TWIN) computed from the rows
+    (roles "sim2real" and `lower_role`), with the share of the gap to the "real-supervised"
+    upper bound that the model closes."""
     by_role = {row.get("role"): row for row in rows}
-    ours, lower, upper = (by_role.get(r) for r in ("sim2real", "sim-only", "real-supervised"))
-    question = QUESTION.replace("real-like data", data)
+    ours, lower, upper = (by_role.get(r) for r in ("sim2real", lower_role, "real-supervised"))
+    question = (QUESTION_TWIN if lower_role == "sim-only-twin" else QUESTION).replace(
+        "real-like data", data)
     if ours is None or lower is None:
         return f"{question} Cannot tell: the table lacks a sim2real or a sim-only row."
     better, compared = [], []
@@ -258,7 +265,7 @@ def verdict(rows, data="real-like data") -> str:
     answer = ("Yes" if len(better) == len(compared) else "No" if not better else "Partly")
     detail = "; ".join(f"{k} {ours[k]:.4g} vs {lower[k]:.4g}" for k in compared)
     text = (f"{question} {answer}: better on {len(better)} of {len(compared)} metrics "
-            f"(twin VAE vs sim-only: {detail}).")
+            f"(twin VAE vs {lower_role}: {detail}).")
     if upper is not None:
         closed, inverted = [], []
         for key in ("abs_rel", "miou"):
@@ -271,10 +278,10 @@ def verdict(rows, data="real-like data") -> str:
             else:
                 inverted.append(key)
         if closed:
-            text += (" Between the sim-only lower bound and the real-supervised upper bound it "
-                     f"closes {' and '.join(closed)}.")
+            text += (f" Between the {lower_role} lower bound and the real-supervised upper "
+                     f"bound it closes {' and '.join(closed)}.")
         if inverted:
-            text += (f" The real-supervised upper bound does not beat the sim-only baseline on "
+            text += (f" The real-supervised upper bound does not beat the {lower_role} baseline on "
                      f"{' and '.join(inverted)}: too few baseline steps or test images?")
     return text
 
@@ -315,12 +322,13 @@ def budget_check(rows) -> str:
             "and every model beats the prior on abs_rel and mIoU).")
 
 
-def compare(rows, out_dir, *, data="real-like data") -> dict:
+def compare(rows, out_dir, *, data="real-like data", budget_note="") -> dict:
     """Writes the comparison table beside the seed's Table 1, with the computed verdict.
 
     Args:
         rows: dicts with "model", "role" (a key of ROLES) and metric values (COLUMNS).
         out_dir: folder for comparison.csv, comparison.md and comparison.json.
+        budget_note: a sentence on the data and budget the rows share (printed under the table).
     Returns:
         {"rows": the table rows (ours, then the seed's), "verdict": str, "paths": [...]}
     """
@@ -329,6 +337,8 @@ def compare(rows, out_dir, *, data="real-like data") -> dict:
             for row in rows]
     table = ours + _seed_rows()
     answer, check = verdict(rows, data), budget_check(rows)
+    if any(row.get("role") == "sim-only-twin" for row in rows):
+        answer = verdict(rows, data, "sim-only-twin") + " " + answer
     paths = [tables.write_csv(table, out_dir / "comparison.csv", columns=COLUMNS)]
     seed_md = "\n".join(
         tables.markdown_table([{"Network": m, **dict(zip(part["columns"], values))}
@@ -341,7 +351,8 @@ def compare(rows, out_dir, *, data="real-like data") -> dict:
               "Roles: " + ", ".join(f"{k} = {v}" for k, v in ROLES.items()) + ".\n"
             + f"Seed rows: {SEED_SOURCE} (KITTI test images, 256x256; Jaipuria et al. and "
               "Zhou et al. are supervised on other real data sets, so they are upper bounds "
-              "only loosely).\n\n"
+              "only loosely).\n"
+            + (f"{budget_note}\n" if budget_note else "") + "\n"
             + f"**{check}**\n\n**{answer}**\n\n" + seed_md)
     paths.append(tables.atomic_write(out_dir / "comparison.md", text))
     paths.append(tables.write_json({"rows": table, "budget_check": check, "verdict": answer,
@@ -389,6 +400,26 @@ def save_translations(model, sim_images, real_images, path):
 
 
 # ---- program ------------------------------------------------------------------------------------
+
+def train_twin_sim_only(config, train_ds, steps):
+    """Sim-only with the twin VAE's networks for `config` (E_S, D_depth, D_seg, freshly built
+    with its seed), its loss weights, and its stage-2 optimiser (Adam lr, betas, schedule and
+    precision of `make_optimizers`, the schedule spanning `steps`). Returns (predict, history)."""
+    import dataclasses
+
+    import keras
+
+    from tfgan3d.networks.sim2real import build_sim2real_networks
+    from tfgan3d.trainers import sim2real as trainer
+
+    keras.utils.set_random_seed(config.seed)
+    networks = build_sim2real_networks(trainer.net_spec(config))
+    optimizer = trainer.make_optimizers(dataclasses.replace(config, stage2_steps=steps))["stage2"]
+    return train_sim_only_twin(train_ds, networks, optimizer, steps=steps,
+                               max_depth=config.max_depth, lambda_kl=config.lambda_kl,
+                               lambda_depth=config.lambda_depth, lambda_seg=config.lambda_seg,
+                               kl_per_unit=config.kl_per_unit, seed=config.seed)
+
 
 def _row(model, role, scores, **extra):
     keep = {k: v for k, v in scores.items() if k not in ("confusion_matrix",)}
@@ -445,6 +476,18 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
     if steps is None:  # as long as the model's supervised stage
         steps = getattr(config, "stage2_steps", None) or getattr(config, "steps", None) or 1000
     if steps > 0:
+        try:
+            train_ds, _ = sim2real_data.make_labelled_dataset(
+                opts.sim_data, "train", config=config, role="sim", training=True,
+                require_labels=True)
+        except sim2real_data.DataError as err:
+            notes.append(f"sim-only-twin baseline skipped: {err}")
+        else:
+            predict_fn, histories["sim-only-twin"] = train_twin_sim_only(config, train_ds, steps)
+            scores = score_set(predict_set(predict_fn, eval_ds, resolution), info, num_classes,
+                               **kwargs)
+            rows.append(_row(f"sim-only, the twin VAE's E_S + D_depth + D_seg, {opts.sim_data}",
+                             "sim-only-twin", scores, steps=steps))
         bounds = (("sim-only", f"supervised U-Net, {opts.sim_data} only", opts.sim_data, "sim"),
                   ("real-supervised", f"supervised U-Net, {source} train labels", source,
                    "real"))
@@ -474,7 +517,16 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
         rows.append(_row(f"per-pixel prior of {opts.sim_data} train (no image)", "prior",
                          scores))
 
-    result = compare(rows, out, data=source)
+    stages = [getattr(config, k, None) for k in ("stage1_steps", "stage2_steps")]
+    budget_note = (f"Shared by every trained row: the sim training set {opts.sim_data} (the "
+                   f"upper bound: {source}'s train split), image size "
+                   f"{getattr(config, 'image_size', '?')}, batch {config.batch_size}, and "
+                   f"{steps} supervised steps each"
+                   + (f" (the twin VAE: {stages[0]} unlabelled stage-1 steps, then {stages[1]} "
+                      f"stage-2 steps)" if None not in stages else "")
+                   + "; scored on the same test images." if steps > 0 else
+                   "No baselines trained (--baseline-steps 0).")
+    result = compare(rows, out, data=source, budget_note=budget_note)
     tables.write_json({"run": str(run_dir), "data": source, "split": split,
                        "resolution": _size_hw(resolution), "classes": info["class_names"],
                        "rows": rows, "budget_check": result["budget_check"],

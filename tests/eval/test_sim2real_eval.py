@@ -116,8 +116,20 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(se, "train_supervised_baseline", train_baseline)
 
+    def train_twin(config_, train_ds, steps):
+        batch = next(iter(train_ds))
+        seen["sim_only_twin"] = (steps, config_ is config, sorted(batch))
+
+        def predict_fn(image):
+            shape = tf.shape(image)[:3]
+            return tf.fill(tf.concat([shape, [1]], 0), 4.0), tf.one_hot(
+                tf.fill(shape, 2), 6)
+        return predict_fn, {"loss": [1.0]}
+
+    monkeypatch.setattr(se, "train_twin_sim_only", train_twin)
+
     config = types.SimpleNamespace(image_size=16, batch_size=2, n_train=3, n_test=2, seed=0,
-                                   max_depth=10.0, steps=None)
+                                   max_depth=10.0, steps=None, stage1_steps=5, stage2_steps=3)
 
     def predict(model, image, config):
         shape = tf.shape(image)[:3]
@@ -132,26 +144,34 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     out = tmp_path / "eval"
     result = se.main([str(tmp_path / "run"), "--resolution", "8", "--baseline-steps", "2",
                       "--baseline-ngf", "4", "--out", str(out), "--grid-rows", "2"])
-    assert [r["role"] for r in result["rows"]] == ["sim2real", "sim-only", "real-supervised",
-                                                   "prior"]
+    assert [r["role"] for r in result["rows"]] == ["sim2real", "sim-only-twin", "sim-only",
+                                                   "real-supervised", "prior"]
     keys = ["depth", "depth_valid", "image", "labels"]
-    assert seen == {"sim_only": (2, 6, keys, 0), "real_supervised": (2, 6, keys, 0)}
+    assert seen == {"sim_only": (2, 6, keys, 0), "real_supervised": (2, 6, keys, 0),
+                    "sim_only_twin": (2, True, keys)}
+    gt_labels = np.load(out / "gt_labels.npy")
+    assert result["rows"][1]["pixel_accuracy"] == pytest.approx(
+        np.mean(gt_labels[gt_labels != 255] == 2))  # the twin sim-only row is its own model
     ours = result["rows"][0]
     assert ours["pixel_accuracy"] == pytest.approx(
         np.mean(np.load(out / "gt_labels.npy")[np.load(out / "gt_labels.npy") != 255] == 1))
     assert np.load(out / "pred_depth.npy").shape == (2, 8, 8)
     assert np.allclose(np.load(out / "pred_depth.npy"), 3.0)
-    assert result["rows"][1]["pixel_accuracy"] != ours["pixel_accuracy"]
-    assert result["rows"][1]["abs_rel"] != ours["abs_rel"]
+    assert result["rows"][2]["pixel_accuracy"] != ours["pixel_accuracy"]
+    assert result["rows"][2]["abs_rel"] != ours["abs_rel"]
     for name in ("comparison.csv", "comparison.md", "metrics.json", "grid.png",
                  "translations.png"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 4
+    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 5
     assert metrics["budget_check"].startswith("Budget check:")
     assert metrics["budget_check"] in (out / "comparison.md").read_text()
-    assert metrics["verdict"].startswith(se.QUESTION.replace("real-like data",
-                                                             "builtin:rooms-real"))
+    assert metrics["verdict"].startswith(se.QUESTION_TWIN.replace("real-like data",
+                                                                  "builtin:rooms-real"))
+    assert se.QUESTION.replace("real-like data", "builtin:rooms-real") in metrics["verdict"]
+    md = (out / "comparison.md").read_text()
+    assert "Shared by every trained row" in md and "2 supervised steps each" in md
+    assert "5 unlabelled stage-1 steps, then 3 stage-2 steps" in md
     assert "sim2real" in capsys.readouterr().out
 
 
@@ -185,3 +205,42 @@ def test_budget_check_says_when_the_table_cannot_answer():
     assert "upper bound does not beat sim-only on abs_rel (0.35 vs 0.3)" in text
     assert "sim2real does not beat the prior on miou (0.1 vs 0.2)" in text
     assert "cannot tell" in se.budget_check(rows()[:1])
+
+
+def test_sim_only_twin_trains_the_twin_vaes_own_networks_and_lowers_its_loss():
+    """The same-networks baseline: E_S -> z -> D_depth, D_seg of a tiny twin VAE spec, trained on
+    one fixed sim batch; its loss falls, only those three networks change, and prediction is
+    D_depth / D_seg of E_S's z_mean (depth in metres)."""
+    import keras
+
+    from tfgan3d.models.baselines import train_sim_only_twin
+    from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
+
+    keras.utils.set_random_seed(0)
+    spec = Sim2RealNetSpec.scaled(image_size=16, levels=2, width_mult=0.125, res_blocks=0,
+                                  residual=True, d=2, num_classes=3)
+    nets = build_sim2real_networks(spec)
+    rng = np.random.default_rng(0)
+    batch = {"image": tf.constant(rng.uniform(-1, 1, (2, 16, 16, 3)), tf.float32),
+             "depth": tf.constant(rng.uniform(1, 9, (2, 16, 16, 1)), tf.float32),
+             "depth_valid": tf.ones((2, 16, 16, 1)),
+             "labels": tf.constant(rng.integers(0, 3, (2, 16, 16)), tf.int32)}
+    ds = tf.data.Dataset.from_tensors(batch).repeat()
+    untouched = [v.numpy().copy() for v in nets.decoder_real.trainable_variables
+                 if not v.path.startswith("shared")]
+    before = [v.numpy().copy() for v in nets.depth_decoder.trainable_variables]
+    predict, history = train_sim_only_twin(ds, nets, keras.optimizers.Adam(1e-2), steps=20,
+                                           max_depth=10.0, log_every=5)
+    assert len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
+    assert history["depth_loss"][-1] < history["depth_loss"][0]
+    assert any(not np.allclose(a, v.numpy()) for a, v in
+               zip(before, nets.depth_decoder.trainable_variables))
+    for a, v in zip(untouched, [v for v in nets.decoder_real.trainable_variables
+                                if not v.path.startswith("shared")]):
+        np.testing.assert_array_equal(a, v.numpy())
+    depth, logits = predict(batch["image"])
+    z = nets.encoder_sim(batch["image"], training=False)[0]
+    np.testing.assert_allclose(depth.numpy(), (nets.depth_decoder(z).numpy() + 1) * 5.0,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits.numpy(), nets.seg_decoder(z).numpy(), rtol=1e-5,
+                               atol=1e-5)

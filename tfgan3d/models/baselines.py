@@ -111,3 +111,102 @@ def train_supervised_baseline(train_ds, *, steps, num_classes, max_depth=10.0, n
                     shuffle=False, verbose=0)
     predict = tf.function(lambda image: model(image, training=False), reduce_retracing=True)
     return predict, {k: [float(v) for v in fit.history[k]] for k in model.trackers}
+
+
+class SimOnlyTwinBaseline(keras.Model):
+    """Sim-only with the twin VAE's own networks: E_S -> z -> D_depth, D_seg, trained on sim
+    labels alone (no real images, no translation, no MMD): the sim-side terms of the twin VAE's
+    stage 2, KL(z_S) + depth MSE(G_D(z_S)) (eq 15) + cross-entropy(G_I(z_S)) (eq 18), with z_S
+    reparameterised. At test time E_S encodes the real image to z_mean and both decoders read it.
+
+    Args:
+        encoder: image -> (z_mean, z_log_var) (Sim2RealNetworks.encoder_sim).
+        depth_decoder: z -> depth in tanh scale 2 d / max_depth - 1.
+        seg_decoder: z -> C logits.
+        lambda_kl, lambda_depth, lambda_seg, kl_per_unit: as Sim2RealVAE.
+    """
+
+    def __init__(self, encoder, depth_decoder, seg_decoder, *, max_depth=10.0, lambda_kl=1.0,
+                 lambda_depth=1.0, lambda_seg=1.0, kl_per_unit=True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.depth_decoder, self.seg_decoder = encoder, depth_decoder, seg_decoder
+        self.max_depth = float(max_depth)
+        self.lambdas = (float(lambda_kl), float(lambda_depth), float(lambda_seg))
+        self.kl_per_unit = kl_per_unit
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "kl_loss",
+                                                                 "depth_loss", "seg_loss")}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def trainable_networks_variables(self):
+        seen, out = set(), []
+        for net in (self.encoder, self.depth_decoder, self.seg_decoder):
+            for v in net.trainable_variables:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def call(self, image, training=False):
+        z = self.encoder(image, training=training)[0]
+        depth = (tf.cast(self.depth_decoder(z, training=training), tf.float32) + 1.0) \
+            * 0.5 * self.max_depth
+        return depth, tf.cast(self.seg_decoder(z, training=training), tf.float32)
+
+    def compute_losses(self, batch, training):
+        z_mean, z_log_var = self.encoder(batch["image"], training=training)
+        eps = keras.random.normal(tf.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        z = z_mean + tf.exp(0.5 * z_log_var) * eps
+        kl = losses.kl_divergence_log_var(z_mean, z_log_var, per_unit=self.kl_per_unit)
+        target = 2.0 * tf.clip_by_value(tf.cast(batch["depth"], tf.float32) / self.max_depth,
+                                        0.0, 1.0) - 1.0
+        depth_loss = losses.mse_loss(target, self.depth_decoder(z, training=training),
+                                     batch.get("depth_valid"))
+        logits = self.seg_decoder(z, training=training)
+        labels = tf.cast(batch["labels"], tf.int32)
+        labelled = (labels >= 0) & (labels < tf.shape(logits)[-1])
+        seg_loss = losses.pixelwise_cross_entropy(tf.where(labelled, labels, 0), logits,
+                                                  labelled)
+        w_kl, w_depth, w_seg = self.lambdas
+        return w_kl * kl + w_depth * depth_loss + w_seg * seg_loss, kl, depth_loss, seg_loss
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            total, kl, depth_loss, seg_loss = self.compute_losses(batch, training=True)
+        variables = self.trainable_networks_variables()
+        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        for name, value in (("loss", total), ("kl_loss", kl), ("depth_loss", depth_loss),
+                            ("seg_loss", seg_loss)):
+            self.trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def train_sim_only_twin(train_ds, networks, optimizer, *, steps, max_depth=10.0,
+                        lambda_kl=1.0, lambda_depth=1.0, lambda_seg=1.0, kl_per_unit=True,
+                        seed=0, log_every=None):
+    """Trains a SimOnlyTwinBaseline on a repeating labelled sim stream.
+
+    Args:
+        train_ds: batches of {"image", "depth", "depth_valid", "labels"} of the sim domain.
+        networks: freshly built Sim2RealNetworks of the twin VAE's spec (its encoder_sim,
+            depth_decoder and seg_decoder are trained; the others are unused).
+        optimizer: the twin VAE's stage-2 optimizer settings (e.g. make_optimizers(config)).
+        steps: optimizer steps (rounded up to whole multiples of log_every).
+    Returns:
+        (predict_fn, history) as `train_supervised_baseline`.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    model = SimOnlyTwinBaseline(networks.encoder_sim, networks.depth_decoder,
+                                networks.seg_decoder, max_depth=max_depth, lambda_kl=lambda_kl,
+                                lambda_depth=lambda_depth, lambda_seg=lambda_seg,
+                                kl_per_unit=kl_per_unit, seed=seed, name="sim_only_twin")
+    model.compile(optimizer=optimizer, jit_compile=False)
+    chunk = log_every or max(1, steps // 10)
+    fit = model.fit(train_ds, epochs=math.ceil(steps / chunk), steps_per_epoch=chunk,
+                    shuffle=False, verbose=0)
+    predict = tf.function(lambda image: model(image, training=False), reduce_retracing=True)
+    return predict, {k: [float(v) for v in fit.history[k]] for k in model.trackers}
