@@ -1,0 +1,183 @@
+"""Sim2Real's question over seeds (seed 001, Table 1): does the twin VAE beat sim-only on the
+real-like test set? Through the multi-seed protocol (tfgan3d.eval.protocol).
+
+    python -m tfgan3d.eval sim2real_finding --out runs/sim2real-finding [--seeds 0 1 2]
+        [--preset quick|tiny] [--reuse] [--steps N] [--baseline-steps N] [--resolution R]
+        [--run-option KEY=VALUE ...]
+
+For each seed S (the seed of the built-in rooms, the initialisation and the input order) one
+sim2real run of the preset trains (builtin:rooms-sim with labels + builtin:rooms-real without;
+stage 1 then stage 2), and `eval sim2real` scores it on S's real-like test set beside the
+models it is compared with, all trained on the same data with the same budget (the run's
+stage-2 steps unless --baseline-steps):
+  twin_vae        the run: E_R -> z -> D_depth, D_seg on the real image
+  sim_only_twin   the twin VAE's own networks (E_S -> z -> D_depth, D_seg), sim labels only,
+                  no adaptation, the twin VAE's stage-2 optimiser settings
+  sim_only_unet   a U-Net supervised on sim only (lower bound)
+  real_unet       the same U-Net supervised on the real-like train split's own labels (upper
+                  bound)
+  prior           per-pixel mean depth and majority class of the sim training set, no image
+Writes OUT/seed-S/twin_vae/ (the run, eval/ with the comparison table, grids and translations,
+result.json), OUT/seed-S/<other arm>/result.json (read from that evaluation), and the
+protocol's per_seed.csv, summary.csv, summary.md, protocol.json. A seed's arms after twin_vae
+are its evaluation's rows, so --reuse picks up a finished seed; a run that was interrupted
+resumes at its newest checkpoint.
+
+Claims, per seed, computed from the numbers: the budget check (upper bound beats sim-only, and
+every model beats the prior, on abs_rel and mIoU: if not, the budget is too small to say
+anything); the twin VAE beats sim-only with the same networks on abs_rel and on mIoU; and,
+for reference, the twin VAE beats the sim-only U-Net on both.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from tfgan3d.eval import protocol, sim2real_eval
+
+# arm -> the role of its row in eval sim2real's table
+ARMS = {"twin_vae": "sim2real", "sim_only_twin": "sim-only-twin", "sim_only_unet": "sim-only",
+        "real_unet": "real-supervised", "prior": "prior"}
+METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "miou", "pixel_accuracy")
+# Scoring resolution per preset: eval sim2real's default 256 (the seed's), tiny at its own 16.
+PRESETS = {"quick": dict(resolution=256), "tiny": dict(resolution=16), "paper": dict(resolution=256)}
+
+
+def _beats(a, b, key):
+    return a[key] < b[key] if sim2real_eval.COMPARED[key] else a[key] > b[key]
+
+
+def claims():
+    both = ("abs_rel", "miou")
+    return [
+        protocol.Claim("budget check: the real-supervised upper bound beats the sim-only U-Net "
+                       "on abs_rel and mIoU",
+                       lambda r: all(_beats(r["real_unet"], r["sim_only_unet"], k) for k in both)),
+        protocol.Claim("budget check: every model beats the image-blind prior on abs_rel and "
+                       "mIoU",
+                       lambda r: all(_beats(r[a], r["prior"], k) for a in ARMS if a != "prior"
+                                     for k in both)),
+        protocol.Claim("twin VAE beats sim-only with the same networks on the real-like test "
+                       "set (abs_rel)",
+                       lambda r: _beats(r["twin_vae"], r["sim_only_twin"], "abs_rel")),
+        protocol.Claim("twin VAE beats sim-only with the same networks on the real-like test "
+                       "set (mIoU)",
+                       lambda r: _beats(r["twin_vae"], r["sim_only_twin"], "miou")),
+        protocol.Claim("(reference) twin VAE beats the sim-only U-Net on abs_rel and mIoU",
+                       lambda r: all(_beats(r["twin_vae"], r["sim_only_unet"], k)
+                                     for k in both)),
+    ]
+
+
+def train_run(seed, arm_dir, preset, steps=None, options=None) -> Path:
+    """The seed's sim2real run under arm_dir (resumed at its newest checkpoint if started)."""
+    from tfgan3d.trainers import runner
+    arm_dir = Path(arm_dir)
+    started = [p for p in sorted(arm_dir.glob("*-sim2real-*-run"))
+               if (p / "checkpoints" / "checkpoint").exists()]
+    if started:
+        print(f"seed {seed}: resuming {started[-1]}", flush=True)
+        run_options = {"resume": str(started[-1]), "run_dir": str(arm_dir)}
+    else:
+        run_options = {"preset": preset, "run_dir": str(arm_dir), "run_name": "run",
+                       **dict(options or {}), "seed": seed}
+        if steps is not None:
+            run_options["steps"] = steps
+    return runner.run_mode("sim2real", run_options).path
+
+
+def _twin_arm(preset, steps, baseline_steps, resolution, options):
+    def run(seed, arm_dir):
+        t0 = time.time()
+        run_dir = train_run(seed, arm_dir, preset, steps, options)
+        t1 = time.time()
+        result = sim2real_eval.evaluate_run(run_dir, out=Path(arm_dir) / "eval",
+                                            baseline_steps=baseline_steps,
+                                            resolution=resolution)
+        by_role = {row["role"]: row for row in result["rows"]}
+        print(f"seed {seed}: {result['budget_check']}\nseed {seed}: {result['verdict']}",
+              flush=True)
+        return {**{m: by_role["sim2real"].get(m) for m in METRICS}, "run": str(run_dir),
+                "train_seconds": round(t1 - t0, 1), "eval_seconds": round(time.time() - t1, 1)}
+    return run
+
+
+def _row_arm(twin_dir, role):
+    def run(seed, arm_dir):
+        rows = json.loads((Path(twin_dir) / "eval" / "metrics.json").read_text())["rows"]
+        row = {r["role"]: r for r in rows}.get(role)
+        if row is None:
+            raise RuntimeError(f"{twin_dir / 'eval' / 'metrics.json'}: expected a {role!r} "
+                               f"row, found roles {[r['role'] for r in rows]}")
+        return {m: row.get(m) for m in METRICS} | {"model": row.get("model")}
+    return run
+
+
+def run_finding(out, *, seeds=protocol.DEFAULT_SEEDS, reuse=False, preset="quick", steps=None,
+                baseline_steps=None, resolution=None, options=None) -> dict:
+    """Per seed: train the run, evaluate it and its comparisons; returns the protocol summary."""
+    resolution = resolution or PRESETS[preset]["resolution"]
+    exp = protocol.Experiment(out, seeds=seeds, reuse=reuse)
+    title = f"Sim2Real on the built-in rooms ({preset}), real-like test set"
+    notes = ("Arms of one seed share its data (builtin:rooms-sim train with labels; the upper "
+             "bound: builtin:rooms-real train with its labels) and budget: every supervised "
+             "baseline trains for the run's stage-2 steps"
+             + (f" ({baseline_steps})" if baseline_steps else "")
+             + " at the run's image size and batch; the twin VAE also had its unlabelled stage 1. "
+             f"Scored at {resolution} x {resolution} on the seed's real-like test images. "
+             "Lower is better for abs_rel, sq_rel, rmse, rmse_log; higher for delta1, miou, "
+             "pixel_accuracy. Per-seed tables with the seed's Table 1: seed-S/twin_vae/eval/"
+             "comparison.md.")
+    for seed in exp.seeds:
+        t0 = time.time()
+        exp.run(seed, "twin_vae", _twin_arm(preset, steps, baseline_steps, resolution, options))
+        for arm, role in ARMS.items():
+            if arm != "twin_vae":
+                exp.run(seed, arm, _row_arm(exp.arm_dir(seed, "twin_vae"), role))
+        print(f"seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
+        exp.write(title=title, claims=claims(), metrics=METRICS, notes=notes)
+    return exp.write(title=title, claims=claims(), metrics=METRICS, notes=notes,
+                     extra={"preset": preset, "resolution": resolution})
+
+
+def _options(pairs):
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--run-option: expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tfgan3d-eval sim2real_finding",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="runs/sim2real-finding")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser.add_argument("--steps", type=int, help="total sim2real steps of each run (split "
+                        "between the stages as the preset's; default: the preset's)")
+    parser.add_argument("--baseline-steps", type=int,
+                        help="steps of every baseline (default: the run's stage-2 steps)")
+    parser.add_argument("--resolution", type=int,
+                        help="side the maps are scored at (default: the preset's: "
+                             + ", ".join(f"{k} {v['resolution']}" for k, v in PRESETS.items())
+                             + ")")
+    parser.add_argument("--run-option", action="append", metavar="KEY=VALUE",
+                        help="a sim2real config value for every run (e.g. lambda_mmd=2)")
+    protocol.add_arguments(parser)
+    args = parser.parse_args(argv)
+    summary = run_finding(args.out, seeds=args.seeds, reuse=args.reuse, preset=args.preset,
+                          steps=args.steps, baseline_steps=args.baseline_steps,
+                          resolution=args.resolution, options=_options(args.run_option))
+    print((Path(args.out) / "summary.md").read_text())
+    return summary
+
+
+if __name__ == "__main__":
+    main()

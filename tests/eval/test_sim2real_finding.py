@@ -1,0 +1,79 @@
+"""The sim2real finding over two seeds: per-seed rows, mean +- std, verdict counts, reuse. The run's
+training and `eval sim2real` are stand-ins here (both are tested on their own: the trainer in
+tests/trainers, the evaluation end to end in test_sim2real_eval.py), so the test takes seconds."""
+import json
+
+import pytest
+
+from tfgan3d.eval import sim2real_finding as sf
+
+# seed -> role -> (abs_rel, miou): seed 0 the twin VAE beats same-network sim-only on both, the
+# budget check passes; seed 1 it loses on abs_rel and the upper bound loses to sim-only on miou.
+TABLES = {
+    0: {"sim2real": (0.30, 0.40), "sim-only-twin": (0.35, 0.30), "sim-only": (0.32, 0.35),
+        "real-supervised": (0.20, 0.50), "prior": (0.40, 0.20)},
+    1: {"sim2real": (0.36, 0.42), "sim-only-twin": (0.34, 0.30), "sim-only": (0.33, 0.45),
+        "real-supervised": (0.25, 0.44), "prior": (0.41, 0.21)},
+}
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    calls = []
+
+    def train_run(seed, arm_dir, preset, steps=None, options=None):
+        calls.append(("train", seed, preset, options))
+        run = arm_dir / "00001-sim2real-tiny-run"
+        run.mkdir(parents=True, exist_ok=True)
+        return run
+
+    def evaluate_run(run_dir, *, out, baseline_steps, resolution):
+        seed = int(run_dir.parent.parent.name.split("-")[1])
+        calls.append(("eval", seed, resolution, baseline_steps))
+        rows = [{"model": role, "role": role, "abs_rel": a, "miou": m, "rmse": 1.0 + seed}
+                for role, (a, m) in TABLES[seed].items()]
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps({"rows": rows}))
+        return {"rows": rows, "budget_check": "Budget check: (stand-in)", "verdict": "(stand-in)"}
+
+    monkeypatch.setattr(sf, "train_run", train_run)
+    monkeypatch.setattr(sf.sim2real_eval, "evaluate_run", evaluate_run)
+    return calls
+
+
+def test_finding_rows_mean_std_and_verdict_counts(tmp_path, stand_ins):
+    out = tmp_path / "finding"
+    summary = sf.main(["--out", str(out), "--preset", "tiny", "--seeds", "0", "1",
+                       "--run-option", "lambda_mmd=2"])
+    assert stand_ins == [("train", 0, "tiny", {"lambda_mmd": 2}), ("eval", 0, 16, None),
+                         ("train", 1, "tiny", {"lambda_mmd": 2}), ("eval", 1, 16, None)]
+    rows = {(r["seed"], r["arm"]): r for r in summary["per_seed_rows"]}
+    assert len(rows) == 10
+    for seed, table in TABLES.items():
+        for arm, role in sf.ARMS.items():
+            assert (rows[seed, arm]["abs_rel"], rows[seed, arm]["miou"]) == table[role]
+    twin = summary["arms"]["sim_only_twin"]["abs_rel"]
+    assert twin["mean"] == pytest.approx(0.345) and twin["std"] == pytest.approx(0.00707107)
+    assert summary["arms"]["twin_vae"]["rmse"]["std"] == pytest.approx(0.70710678)
+    verdicts = {v["claim"]: v for v in summary["verdicts"]}
+    budget_bound, budget_prior, abs_rel, miou, unet = summary["verdicts"]
+    assert budget_bound["per_seed"] == {0: True, 1: False} and not budget_bound["holds"]
+    assert budget_prior["per_seed"] == {0: True, 1: True} and budget_prior["holds"]
+    assert abs_rel["per_seed"] == {0: True, 1: False} and abs_rel["holds_in"] == 1
+    assert miou["holds_in"] == 2 and miou["holds"]
+    assert unet["per_seed"] == {0: True, 1: False}
+    assert len(verdicts) == 5
+    text = (out / "summary.md").read_text()
+    assert "holds in 1 of 2 seeds (0: yes, 1: no) -> does not hold" in text
+    assert "0.3450 +- 0.0071" in text and "share its data" in text
+    assert json.loads((out / "protocol.json").read_text())["resolution"] == 16
+
+
+def test_finding_reuse_runs_nothing_again(tmp_path, stand_ins):
+    out = tmp_path / "finding"
+    first = sf.run_finding(out, seeds=(0, 1), preset="tiny")
+    stand_ins.clear()
+    again = sf.run_finding(out, seeds=(0, 1), preset="tiny", reuse=True)
+    assert stand_ins == []
+    assert again["per_seed_rows"] == first["per_seed_rows"]
+    assert again["verdicts"] == first["verdicts"]
