@@ -119,7 +119,10 @@ def plan(out, modes=MODES, seeds=(0,), preset="quick") -> list[Stage]:
         small = (["--n-train", "32", "--n-test", "16", "--estimator-steps", "2",
                   "--batch-size", "8", "--realism-steps", "2", "--conv-widths", "4", "4", "4",
                   "4", "4", "--fc-widths", "8"] if tiny else
-                 ["--estimator-steps", "400", "--batch-size", "64"])
+                 # the finding's estimator (eval/eye_gap.py's CPU setting), so that the curves
+                 # belong to the table beside them
+                 ["--estimator-steps", "400", "--batch-size", "64", "--conv-widths", "16", "16",
+                  "32", "40", "96"])
         stages.append(Stage(
             "simgan gaze curves", "simgan", ev,
             lambda d=d, ev=ev, small=small: _py(
