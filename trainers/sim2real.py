@@ -27,7 +27,7 @@ from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.io import to_uint8
-from tfgan3d.models.sim2real import Sim2RealVAE, parse_groups
+from tfgan3d.models.sim2real import MMD_PAIRINGS, Sim2RealVAE, parse_groups
 from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
 from tfgan3d.trainers import runner
 
@@ -78,6 +78,7 @@ class Sim2RealConfig(config_lib.TrainConfig):
     lambda_seg: float = 1.0           # stage 2: weight of the segmentation cross-entropy
     mmd_sigma: float | None = None    # None: sqrt(latent size)
     kl_per_unit: bool = True          # KL averaged per latent unit (else summed over units)
+    mmd_pairing: str = "paper"        # paper | unpaired (+ unbiased MMD of E_S, E_R codes: not the paper's)
     inference: str = "mean"           # mean: decode z_mean | sample: decode a sampled z
     n_samples: int = 4                # images in the sample grids
 
@@ -114,6 +115,9 @@ class Sim2RealConfig(config_lib.TrainConfig):
                 self.stage1_steps + self.stage2_steps < 1:
             raise err(f"--stage1-steps and --stage2-steps: expected >= 0 with a positive sum, "
                       f"got {self.stage1_steps} and {self.stage2_steps}")
+        if self.mmd_pairing not in MMD_PAIRINGS:
+            raise err(f"--mmd-pairing: expected one of {', '.join(MMD_PAIRINGS)}, "
+                      f"got {self.mmd_pairing!r}")
         if self.inference not in INFERENCE:
             raise err(f"--inference: expected one of {', '.join(INFERENCE)}, "
                       f"got {self.inference!r}")
@@ -159,7 +163,8 @@ def build_model(config: Sim2RealConfig) -> Sim2RealVAE:
         lambda_seg=config.lambda_seg, stage1_trains=config.stage1_trains,
         stage2_trains=config.stage2_trains, mmd_sigma=config.mmd_sigma,
         kl_per_unit=config.kl_per_unit, max_depth=config.max_depth, seed=config.seed,
-        sample_at_inference=config.inference == "sample")
+        sample_at_inference=config.inference == "sample",
+        mmd_pairing=config.mmd_pairing)
 
 
 def make_optimizers(config: Sim2RealConfig) -> dict:

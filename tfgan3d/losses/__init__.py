@@ -18,7 +18,7 @@ from tfgan3d.losses.simgan import (REAL_CLASS, REFINED_CLASS, SELF_REG_FEATURES,
                                    local_adversarial_refiner_loss, self_regularization_features,
                                    self_regularization_loss)
 from tfgan3d.losses.vae import (kl_divergence_log_sigma, kl_divergence_log_var, mmd_rbf,
-                                mse_loss, pixelwise_cross_entropy)
+                                mmd_rbf_unbiased, mse_loss, pixelwise_cross_entropy)
 from tfgan3d.losses.voxel import (GAN_LOSSES, alphagan_discriminator_loss,
                                   alphagan_generator_loss, code_discriminator_loss,
                                   code_encoder_loss, legacy_code_discriminator_loss,

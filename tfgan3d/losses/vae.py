@@ -76,6 +76,36 @@ def mmd_rbf(x, y, sigma=None):
     return _rbf_mean(x, x, sigma) - 2.0 * _rbf_mean(x, y, sigma) + _rbf_mean(y, y, sigma)
 
 
+def _rbf_off_diagonal_mean(x, sigma):
+    """mean over i != j of exp(-|x_i - x_j|^2 / (2 sigma^2)) (needs at least two rows)."""
+    n = ops.cast(ops.shape(x)[0], "float32")
+    total = _rbf_mean(x, x, sigma) * n * n           # every pair, the n diagonal ones included
+    return (total - n) / (n * (n - 1.0))             # k(x_i, x_i) = 1
+
+
+def mmd_rbf_unbiased(x, y, sigma=None):
+    """Unbiased squared MMD (the U-statistic of Gretton et al. 2012, eq 3) with a Gaussian kernel.
+
+    MMD_u^2 = 1/(m(m-1)) sum_{i != j} k(x_i, x_j) + 1/(n(n-1)) sum_{i != j} k(y_i, y_j)
+              - 2/(mn) sum_{i, j} k(x_i, y_j).
+    Unlike `mmd_rbf` (the V-statistic, whose self pairs k = 1 give two samples of one
+    distribution an expected value of about 2 (1 - E k) / B at batch B), its expectation is 0
+    when x and y come from the same distribution; single batches can read below 0. Not the
+    paper's estimator: the option `mmd_pairing: unpaired` of the sim2real model uses it.
+
+    Args:
+        x: samples (m >= 2, ...); y: samples (n >= 2, ...) with as many values per example.
+        sigma: kernel width; None: sqrt(D), as `mmd_rbf`.
+    Returns:
+        Scalar float32 tensor.
+    """
+    x, y = flatten_batch(x), flatten_batch(y)
+    if sigma is None:
+        sigma = ops.sqrt(ops.cast(ops.shape(x)[1], "float32"))
+    return (_rbf_off_diagonal_mean(x, sigma) + _rbf_off_diagonal_mean(y, sigma)
+            - 2.0 * _rbf_mean(x, y, sigma))
+
+
 def mse_loss(target, prediction, mask=None):
     """Mean squared error over the pixels where `mask` is 1 (all pixels without a mask).
 

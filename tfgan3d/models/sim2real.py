@@ -33,6 +33,11 @@ D_seg by default (G_S and G_R translate, frozen):
   Eqs 17 and 20 share their KL and MMD terms; they are counted once. Depth MSE is taken over
   valid depth pixels in the [-1, 1] scale of the tanh output; labels outside 0..C-1 (the
   data's 255 = ignore) carry no loss.
+Option `mmd_pairing="unpaired"` (not the paper's; default "paper"): both stages add
+lambda_mmd * MMD_u(z_S, z_R), the unbiased MMD (losses.mmd_rbf_unbiased) between the codes of
+the unpaired sim and real batches E_S(x_S), E_R(x_R), beside the paper's terms; logged as
+mmd_unpaired_loss. The paper's MMD terms only compare a code with the code of its own
+translation (or with N(0, I)); this one pulls the two domains' codes of real images together.
 KL terms are per latent unit by default (`kl_per_unit`) so that, like the per-pixel MSE, they
 do not grow with the image size; all weights default to eq 10's ones.
 Networks not trained in a stage run with training=False (frozen batch-norm statistics).
@@ -48,6 +53,7 @@ from tfgan3d.models.steps import SchemeModel, apply_step, step_logs
 from tfgan3d.networks.sim2real import Sim2RealNetworks
 
 GROUPS = ("encoders", "decoders", "aux")
+MMD_PAIRINGS = ("paper", "unpaired")
 STAGE1_TERMS = ("stage1_loss", "kl_sim_loss", "kl_real_loss", "rec_sim_loss", "rec_real_loss",
                 "mmd_sim_loss", "mmd_real_loss", "cycle_sim_loss", "cycle_real_loss")
 STAGE2_TERMS = ("stage2_loss", "kl_sim_loss", "kl_trans_loss", "rec_sim_loss", "rec_trans_loss",
@@ -81,6 +87,8 @@ class Sim2RealVAE(SchemeModel):
         max_depth: metres mapped to +1 of the depth decoder's tanh.
         seed: seed of the reparameterisation and prior noise.
         sample_at_inference: `call` decodes a sampled z instead of z_mean.
+        mmd_pairing: "paper" (eqs 6-7, 13-14 only) or "unpaired" (also MMD_u(E_S(x_S),
+            E_R(x_R)) in both stages; see the module docstring).
     """
 
     def __init__(self, networks: Sim2RealNetworks, *, lambda_kl: float = 1.0,
@@ -89,7 +97,7 @@ class Sim2RealVAE(SchemeModel):
                  stage1_trains="encoders,decoders", stage2_trains="encoders,aux",
                  mmd_sigma: float | None = None, kl_per_unit: bool = True,
                  max_depth: float = 10.0, seed: int | None = None,
-                 sample_at_inference: bool = False, **kwargs):
+                 sample_at_inference: bool = False, mmd_pairing: str = "paper", **kwargs):
         super().__init__(**kwargs)
         if max_depth <= 0:
             raise ValueError(f"max_depth: expected > 0 metres, got {max_depth}")
@@ -108,9 +116,14 @@ class Sim2RealVAE(SchemeModel):
         self.max_depth = float(max_depth)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.sample_at_inference = sample_at_inference
+        if mmd_pairing not in MMD_PAIRINGS:
+            raise ValueError(f"mmd_pairing: expected one of {', '.join(MMD_PAIRINGS)}, got "
+                             f"{mmd_pairing!r}")
+        self.mmd_pairing = mmd_pairing
         self.stage = 1
-        self.trackers = {"stage1": {n: keras.metrics.Mean(name=n) for n in STAGE1_TERMS},
-                         "stage2": {n: keras.metrics.Mean(name=n) for n in STAGE2_TERMS}}
+        extra = ("mmd_unpaired_loss",) if mmd_pairing == "unpaired" else ()
+        self.trackers = {"stage1": {n: keras.metrics.Mean(name=n) for n in STAGE1_TERMS + extra},
+                         "stage2": {n: keras.metrics.Mean(name=n) for n in STAGE2_TERMS + extra}}
         self.built = True  # the networks are built; nothing is created on the first call
 
     # ------------------------------------------------------------------ set-up
@@ -235,7 +248,15 @@ class Sim2RealVAE(SchemeModel):
                  + w["rec"] * (terms["rec_sim_loss"] + terms["rec_real_loss"])
                  + w["mmd"] * (terms["mmd_sim_loss"] + terms["mmd_real_loss"])
                  + w["cycle"] * (terms["cycle_sim_loss"] + terms["cycle_real_loss"]))
+        total = self._add_unpaired_mmd(total, terms, z_sim, z_real)
         return total, terms
+
+    def _add_unpaired_mmd(self, total, terms, z_sim, z_real):
+        """mmd_pairing "unpaired": + lambda_mmd * MMD_u(E_S(x_S), E_R(x_R)) (not the paper's)."""
+        if self.mmd_pairing != "unpaired":
+            return total
+        terms["mmd_unpaired_loss"] = losses.mmd_rbf_unbiased(z_sim, z_real, self.mmd_sigma)
+        return total + self.weights_of["mmd"] * terms["mmd_unpaired_loss"]
 
     def stage2_losses(self, sim, real, depth, depth_valid, labels):
         """Eqs 11-20 with paired sim ground truth; returns (total, {term: value})."""
@@ -282,6 +303,7 @@ class Sim2RealVAE(SchemeModel):
                  + w["mmd"] * (terms["mmd_s2r_loss"] + terms["mmd_r2s_loss"])
                  + w["depth"] * (terms["depth_sim_loss"] + terms["depth_trans_loss"])
                  + w["seg"] * (terms["seg_sim_loss"] + terms["seg_trans_loss"]))
+        total = self._add_unpaired_mmd(total, terms, z_sim, z_real)
         hits = tf.cast(tf.equal(tf.argmax(seg_sim, -1, output_type=tf.int32), labels), tf.float32)
         mask = tf.cast(labelled, tf.float32)
         terms["seg_sim_acc"] = tf.reduce_sum(hits * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
