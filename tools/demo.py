@@ -316,6 +316,14 @@ def run_stage(stage: Stage, logs: Path, display: Display, env=None) -> tuple[str
     return "done", seconds
 
 
+def _keep_times(out: Path, times: dict) -> None:
+    try:
+        saved = json.loads((out / "demo.json").read_text())
+    except (OSError, ValueError):
+        saved = {}
+    tfgan3d_io.write_json({**saved, "stage_seconds": times}, out / "demo.json")
+
+
 def run_demo(out="runs/demo", modes=MODES, seeds=(0,), preset="quick", page=True,
              stream=sys.stdout, env=None) -> dict:
     """Runs the stages not yet done, builds the page; returns the summary (also OUT/demo.json):
@@ -341,8 +349,9 @@ def run_demo(out="runs/demo", modes=MODES, seeds=(0,), preset="quick", page=True
         else:
             state, seconds = run_stage(stage, logs, display, env)
         states[stage.name] = state
-        if state == "done":
+        if state == "done":   # kept at once, so that an interrupted demo keeps its times
             times[stage.name] = round(seconds, 1)
+            _keep_times(out, times)
         summary.append({"name": stage.name, "mode": stage.mode, "state": state,
                         "seconds": None if seconds is None else round(seconds, 1),
                         "result": os.path.relpath(stage.done, out), "folder": str(stage.folder),

@@ -6,6 +6,7 @@ import io
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +157,36 @@ def test_an_interrupted_training_resumes(tmp_path):
     (run / "config.json").write_text("{}")
     (run / "losses.csv").write_text("step,loss\n2,1.0\n")
     assert stage.argv()[-2:] == ["--resume", "latest"]
+
+
+def _fake_stage(tmp_path, name, code, after=()):
+    done = tmp_path / name / "result.json"
+    argv = [sys.executable, "-c", code.replace("DONE", repr(str(done)))]
+    return demo.Stage(name, "simgan", tmp_path / name, lambda: argv, done, after=list(after))
+
+
+def test_a_failed_stage_names_its_error_and_skips_what_needs_it(tmp_path, monkeypatch):
+    stages = [_fake_stage(tmp_path, "ok", "open(DONE, 'w').write('{}'); print('chatter')"),
+              _fake_stage(tmp_path, "bad", "import sys; sys.exit('error: bad value 7')"),
+              _fake_stage(tmp_path, "needs-bad", "pass", after=["bad"])]
+    monkeypatch.setattr(demo, "plan", lambda *a, **k: stages)
+    shown = io.StringIO()
+    result = demo.run_demo(tmp_path, modes=["simgan"], page=False, stream=shown)
+    states = [s["state"] for s in result["stages"]]
+    assert states[0] == "done" and states[2].startswith("skipped")
+    assert states[1].startswith("failed: error: bad value 7 (log: ")
+    assert "chatter" not in shown.getvalue() and "chatter" in (tmp_path / "logs" /
+                                                               "ok.log").read_text()
+
+
+def test_an_interrupted_demo_keeps_the_times_of_its_finished_stages(tmp_path, monkeypatch):
+    def interrupted():
+        raise KeyboardInterrupt
+    stages = [_fake_stage(tmp_path, "first", "open(DONE, 'w').write('{}')"),
+              demo.Stage("second", "simgan", tmp_path / "second", interrupted,
+                         tmp_path / "second" / "result.json")]
+    monkeypatch.setattr(demo, "plan", lambda *a, **k: stages)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(tmp_path, modes=["simgan"], page=False, stream=io.StringIO())
+    kept = json.loads((tmp_path / "demo.json").read_text())["stage_seconds"]
+    assert list(kept) == ["first"] and kept["first"] >= 0
