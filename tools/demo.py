@@ -334,8 +334,10 @@ def run_demo(out="runs/demo", modes=MODES, seeds=(0,), preset="quick", page=True
     logs.mkdir(parents=True, exist_ok=True)
     display = Display(stream)
     try:  # every stage's measured time, from all earlier calls (any MODES)
-        times = dict(json.loads((out / "demo.json").read_text())["stage_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = json.loads((out / "demo.json").read_text())
+        times = dict(saved.get("stage_seconds") or {s["name"]: s["seconds"] for s in
+                                                   saved.get("stages", []) if s.get("seconds")})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         times = {}
     t0 = time.time()
     states, summary = {}, []
