@@ -26,7 +26,7 @@ demo: setup
 	$(PY) -m tfgan3d.tools.demo --out runs/demo --modes $(MODES) --seeds $(SEEDS) --preset quick
 
 test: setup
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 bench: setup
 	$(PY) -m tfgan3d.tools.bench pix2pix
