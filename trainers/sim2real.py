@@ -420,4 +420,4 @@ MODE = mode_lib.Mode(
     figures=lambda run_dir: mode_lib.sample_figures(run_dir, {
         "translations": "sim | sim -> real | real | real -> sim",
         "perception": "real | predicted depth | segmentation"}),
-    eval_programs=("sim2real",))
+    eval_programs=("sim2real", "sim2real_finding"))
