@@ -123,9 +123,7 @@ def build_model(config: FCRConfig) -> FCRAlphaGAN:
 
 
 def data_root(config: FCRConfig, source: str | None = None) -> str:
-    return builtin.resolve_voxel_source(source or config.data, n_train=config.n_train,
-                                        n_test=config.n_test, grid=config.grid,
-                                        seed=config.seed, cache_dir=config.cache_dir)
+    return builtin.voxel_root(config, source)
 
 
 def make_dataset(config: FCRConfig, batch_size: int, split: str = "train", training=True,

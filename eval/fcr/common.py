@@ -100,9 +100,7 @@ def kept_checkpoints(run_dir) -> list[str]:
 def load_test_scenes(config, source=None, n=200):
     """(labels uint8 (N, X, H, Z), names) of the first n test scenes of `source` (default: the
     run's data); from Scenevox folders n scenes drawn with the run's seed, as the original."""
-    root = builtin.resolve_voxel_source(
-        source or config.data, n_train=config.n_train, n_test=config.n_test,
-        grid=config.grid, seed=config.seed, cache_dir=config.cache_dir)
+    root = builtin.voxel_root(config, source)
     scenes, names = [], []
     for name, scene in voxel_files.iter_voxel_source(root, "test", grid=tuple(config.grid),
                                                      test_limit=n, seed=config.seed):

@@ -153,6 +153,14 @@ def resolve_data_source(source, *, n_train, n_test, size, seed, cache_dir=None):
 
 # ---- voxels: shard folders ----------------------------------------------------------------------
 
+def voxel_root(config, source=None) -> str:
+    """`resolve_voxel_source` of `source` (default `config.data`) with a voxel config's data
+    settings (n_train, n_test, grid, seed, cache_dir): the folder a fcr_alphagan run reads."""
+    return resolve_voxel_source(source or config.data, n_train=config.n_train,
+                                n_test=config.n_test, grid=config.grid, seed=config.seed,
+                                cache_dir=config.cache_dir)
+
+
 def resolve_voxel_source(source, n_train=2000, n_test=100, grid=voxels.GRID, seed=0,
                          cache_dir=None, workers=1):
     """The folder of a voxel data set, generating "builtin:voxels" on first use.
