@@ -222,16 +222,18 @@ def field_help(cls) -> dict[str, str]:
     return {f.name: out.get(f.name, "") for f in dataclasses.fields(cls)}
 
 
-def _help(text: str, cls, name: str) -> str:
-    preset = {p: v[name] for p, v in cls.PRESET_VALUES.items() if name in v}
-    default = getattr(cls, name, None) if not isinstance(
-        getattr(cls, name, None), dataclasses.Field) else None
-    shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
-    extra = f"default {shown}" if default not in (None, "", ()) else "default none"
-    if preset:
-        extra += "; " + ", ".join(f"{p}: {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
-                                  for p, v in preset.items())
-    return f"{text} ({extra})".replace("%", "%%") if text else f"({extra})".replace("%", "%%")
+def _help(text: str, cls, field: dataclasses.Field) -> str:
+    """The field's comment, then its default and each preset's value, escaped for argparse."""
+    def shown(value):
+        return " ".join(map(str, value)) if isinstance(value, tuple) else value
+
+    default = None if field.default is dataclasses.MISSING else field.default
+    extra = f"default {shown(default)}" if default not in (None, "", ()) else "default none"
+    presets = [f"{p}: {shown(v[field.name])}" for p, v in cls.PRESET_VALUES.items()
+               if field.name in v]
+    if presets:
+        extra += "; " + ", ".join(presets)
+    return (f"{text} ({extra})" if text else f"({extra})").replace("%", "%%")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
@@ -239,12 +241,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
     the default and the presets' values; defaults are suppressed so that only given flags are
     returned."""
     helps = field_help(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for name, tp in field_types(cls).items():
         if name == "mode":
             continue
         flag = "--" + name.replace("_", "-")
         base, is_tuple = _scalar_type(tp)
-        text = _help(helps[name], cls, name)
+        text = _help(helps[name], cls, fields[name])
         if name == "resume":     # `--resume` alone means the newest run of the mode
             parser.add_argument(flag, nargs="?", const="latest", default=argparse.SUPPRESS,
                                 metavar="latest|RUN_DIR", help=text)
