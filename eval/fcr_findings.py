@@ -163,19 +163,34 @@ def per_class_table(results, arms, num_classes=12) -> str:
     return tables.markdown_table(rows, columns, title="Per-class IoU (mean +- std over seeds)")
 
 
+def preset_budget(preset) -> tuple[int, int]:
+    """(phase-1, phase-2) iterations of an fcr_alphagan preset."""
+    from tfgan3d import config as config_lib
+    from tfgan3d.trainers.fcr_alphagan import FCRConfig
+
+    config = config_lib.resolve_config(FCRConfig, "fcr_alphagan", {"preset": preset})
+    return config.phase2_start - 1, config.steps - config.phase2_start + 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tfgan3d.eval.fcr_findings",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output folder")
     protocol.add_arguments(parser)
-    parser.add_argument("--preset", default="quick")
-    parser.add_argument("--phase1-steps", type=int, default=1200)
-    parser.add_argument("--phase2-steps", type=int, default=300)
+    parser.add_argument("--preset", default="quick", choices=("paper", "standard", "quick", "tiny"))
+    parser.add_argument("--phase1-steps", type=int, default=None,
+                        help="phase-1 iterations of every arm (default: the preset's, "
+                             "phase2_start - 1)")
+    parser.add_argument("--phase2-steps", type=int, default=None,
+                        help="refiner iterations of the alphagan arm (default: the preset's)")
     parser.add_argument("--n", type=int, default=50, help="test scenes")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     args = parser.parse_args(argv)
     if "alphagan" not in args.arms:
         parser.error("--arms: the claims need the alphagan arm")
+    phase1, phase2 = preset_budget(args.preset)
+    args.phase1_steps = phase1 if args.phase1_steps is None else args.phase1_steps
+    args.phase2_steps = phase2 if args.phase2_steps is None else args.phase2_steps
     exp = protocol.Experiment(args.out, args.seeds, args.reuse)
     for seed in exp.seeds:
         for arm in args.arms:

@@ -21,7 +21,8 @@ def test_every_mode_meets_the_contract(name):
     assert issubclass(mode.config, config_lib.TrainConfig)
     assert set(mode.eval_programs) <= set(PROGRAMS), mode.eval_programs
     # Every preset resolves to a valid config of the mode's class.
-    for preset in config_lib.PRESETS:
+    assert set(config_lib.REQUIRED_PRESETS) <= set(config_lib.presets_of(mode.config))
+    for preset in config_lib.presets_of(mode.config):
         config = config_lib.resolve_config(mode.config, name, {"preset": preset})
         assert type(config) is mode.config and config.preset == preset
 

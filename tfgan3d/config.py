@@ -19,7 +19,9 @@ import tokenize
 import typing
 from pathlib import Path
 
-PRESETS = ("paper", "quick", "tiny")
+PRESETS = ("paper", "standard", "quick", "tiny")   # every preset name, largest first
+REQUIRED_PRESETS = ("paper", "quick", "tiny")        # every mode has these; "standard" where
+                                                     # a finding needs more than quick's budget
 STRATEGIES = ("auto", "one", "mirrored", "multi-worker")
 LR_SCHEDULES = ("constant", "linear", "piecewise")
 
@@ -33,7 +35,8 @@ class TrainConfig:
     """Options shared by every mode."""
 
     mode: str = ""
-    preset: str = "quick"             # paper (the seed's sizes) | quick (2 CPU cores) | tiny (tests)
+    preset: str = "quick"             # paper (the seed's sizes) | standard (about an hour per
+                                      # model on 2 CPU cores; some modes) | quick (minutes) | tiny (tests)
     data: str | None = None           # None: the mode's built-in simulated data set
     run_dir: str = "runs"             # parent folder of the numbered run folders
     run_name: str | None = None       # optional suffix of the run folder's name
@@ -62,8 +65,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raises ConfigError for values out of range."""
-        if self.preset not in PRESETS:
-            raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
+        _check_preset(type(self), self.preset)
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy: expected one of {', '.join(STRATEGIES)}, "
                               f"got {self.strategy!r}")
@@ -262,12 +264,24 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
                                 metavar=name.upper(), help=text)
 
 
+def presets_of(cls) -> tuple[str, ...]:
+    """The presets a config class defines, in PRESETS order."""
+    return tuple(p for p in PRESETS if p in cls.PRESET_VALUES)
+
+
+def _check_preset(cls, preset) -> None:
+    # A preset a class does not define would silently mean the dataclass defaults (the paper's
+    # sizes), so it is refused, naming the ones it has.
+    if preset not in presets_of(cls):
+        raise ConfigError(f"--preset: expected one of {', '.join(presets_of(cls))}, "
+                          f"got {preset!r}")
+
+
 def resolve_config(cls, mode: str, overrides: dict, base: dict | None = None):
     """Builds a config: defaults < preset < `base` (a resumed run's config) < `overrides`."""
     preset = overrides.get("preset") or (base or {}).get("preset") or cls.preset
-    if preset not in PRESETS:
-        raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
-    values = dict(cls.PRESET_VALUES.get(preset, {}))
+    _check_preset(cls, preset)
+    values = dict(cls.PRESET_VALUES[preset])
     values.update(base or {})
     # --epochs replaces the preset's (or the resumed run's) --steps, and the other way round.
     for given, other in (("epochs", "steps"), ("steps", "epochs")):

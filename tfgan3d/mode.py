@@ -101,9 +101,13 @@ def check(mode) -> None:
     if not (isinstance(mode.config, type) and issubclass(mode.config, config_lib.TrainConfig)):
         raise ContractError(f"mode {mode.name!r}: config must be a TrainConfig subclass, "
                             f"got {mode.config!r}")
-    for preset in config_lib.PRESETS:
+    for preset in config_lib.REQUIRED_PRESETS:
         if preset not in mode.config.PRESET_VALUES:
             raise ContractError(f"mode {mode.name!r}: config has no {preset!r} preset")
+    unknown = sorted(set(mode.config.PRESET_VALUES) - set(config_lib.PRESETS))
+    if unknown:
+        raise ContractError(f"mode {mode.name!r}: unknown presets {unknown}; expected names "
+                            f"from {', '.join(config_lib.PRESETS)}")
     for field in CALLABLES:
         if not callable(getattr(mode, field)):
             raise ContractError(f"mode {mode.name!r}: {field} must be callable, "

@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 
-PRESETS = ("paper", "quick", "tiny")
+PRESETS = ("paper", "standard", "quick", "tiny")
 
 
 def network_gflops(network):

@@ -36,6 +36,7 @@ def _net_sizes(preset: str) -> dict:
     return {k: v for k, v in spec.items() if k not in ("use_bias", "latent1d", "kernel")}
 
 
+_STANDARD_NETS = _net_sizes("standard")
 _QUICK_NETS = _net_sizes("quick")
 _TINY_NETS = _net_sizes("tiny")
 
@@ -72,6 +73,10 @@ class FCRConfig(config_lib.TrainConfig):
 
     PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {
         "paper": dict(steps=100_000, checkpoint_every=100, log_every=100, sample_every=1000),
+        # standard: about an hour per model on 2 CPU cores (the findings' longer budget)
+        "standard": dict(**_STANDARD_NETS, batch_size=8, phase2_batch_size=4, steps=6000,
+                         phase2_start=5001, n_train=2000, n_test=50, checkpoint_every=250,
+                         log_every=50, sample_every=1000),
         "quick": dict(**_QUICK_NETS, batch_size=8, phase2_batch_size=4, steps=1500,
                       phase2_start=1201, n_train=1000, n_test=50, checkpoint_every=100,
                       log_every=50, sample_every=300),

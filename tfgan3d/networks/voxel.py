@@ -99,6 +99,9 @@ class VoxelNetSpec:
 
 VOXEL_PRESETS = {
     "paper": VoxelNetSpec(),
+    # standard: quick's grid with twice its widths and latent channels (a 2 x 1 x 2 x 16 latent)
+    "standard": VoxelNetSpec(grid=(32, 16, 32), widths=(16, 32, 64, 128), latent_channels=16,
+                             refiner_channels=16, refiner_blocks=2, code_d_units=(256, 256)),
     "quick": VoxelNetSpec(grid=(32, 16, 32), widths=(8, 16, 32, 64), latent_channels=8,
                           refiner_channels=8, refiner_blocks=2, code_d_units=(128, 128)),
     "tiny": VoxelNetSpec(grid=(16, 16, 16), widths=(4, 8, 8, 8), latent_channels=4,
