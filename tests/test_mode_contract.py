@@ -44,6 +44,32 @@ def test_a_mode_with_a_wrong_config_or_no_programs_is_refused():
         mode_lib.Mode(name="x", description="y", config=good.config)
 
 
+def test_presets_a_mode_lacks_or_does_not_know_are_refused():
+    good = registry.get_mode("pix2pix")
+
+    class NoTiny(good.config):
+        PRESET_VALUES = {k: v for k, v in good.config.PRESET_VALUES.items() if k != "tiny"}
+
+    class Unknown(good.config):
+        PRESET_VALUES = {**good.config.PRESET_VALUES, "huge": {}}
+
+    with pytest.raises(mode_lib.ContractError, match="no 'tiny' preset"):
+        dataclasses.replace(good, config=NoTiny)
+    with pytest.raises(mode_lib.ContractError, match="unknown presets \\['huge'\\]"):
+        dataclasses.replace(good, config=Unknown)
+
+    # an optional preset a class does not define would mean the dataclass defaults (the
+    # paper's sizes): it is refused by name, listing the class's presets
+    class NoStandard(good.config):
+        PRESET_VALUES = {k: v for k, v in good.config.PRESET_VALUES.items() if k != "standard"}
+
+    with pytest.raises(config_lib.ConfigError,
+                       match="--preset: expected one of paper, quick, tiny, got 'standard'"):
+        config_lib.resolve_config(NoStandard, "pix2pix", {"preset": "standard"})
+    with pytest.raises(config_lib.ConfigError, match="got 'standard'"):
+        NoStandard(preset="standard").validate()
+
+
 def test_registry_refuses_a_module_without_mode_or_with_another_name(monkeypatch):
     monkeypatch.setitem(registry.MODES, "nomode", registry.Entry("tfgan3d.io", "no MODE here"))
     with pytest.raises(mode_lib.ContractError, match="defines no MODE"):
