@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from tfgan3d.eval import protocol, tables
+from tfgan3d.io import write_json
 from tfgan3d.eval.fcr.common import (batches, encode_scenes, load_run, load_test_scenes,
                                      padded)
 from tfgan3d.eval.fcr.recons import evaluate_recons
@@ -143,24 +144,39 @@ def claims(num_classes=12):
     ]
 
 
-def per_class_table(results, arms, num_classes=12) -> str:
-    """Markdown: per-class IoU mean +- std over seeds for every arm and the baseline."""
+def per_class_stats(results, arms, num_classes=12) -> dict:
+    """Per-class IoU over seeds: {"seeds", "columns", "rows": [{"class", column: {mean, std}}]}
+    for every arm, alphagan refined and the trivial baseline (written as per_class.json, which
+    the report page reads)."""
     names = class_names(num_classes)
+
+    def stats(values):
+        mean, std = protocol.mean_std(values)
+        return {"mean": mean, "std": std}
+
+    columns = [*arms, "alphagan refined", "trivial baseline"]
     rows = []
     for c in names:
         row = {"class": c}
         for arm in arms:
-            row[arm] = protocol.format_mean_std(*protocol.mean_std(
-                [results[s][arm].get(f"iou_{c}") for s in results if arm in results[s]]), ".3f")
-        row["alphagan refined"] = protocol.format_mean_std(*protocol.mean_std(
-            [results[s]["alphagan"].get(f"iou_refine_{c}") for s in results
-             if "alphagan" in results[s]]), ".3f")
-        row["trivial baseline"] = protocol.format_mean_std(*protocol.mean_std(
-            [results[s][arms[0]].get(f"baseline_iou_{c}") for s in results
-             if arms[0] in results[s]]), ".3f")
+            row[arm] = stats([results[s][arm].get(f"iou_{c}") for s in results
+                              if arm in results[s]])
+        row["alphagan refined"] = stats([results[s]["alphagan"].get(f"iou_refine_{c}")
+                                         for s in results if "alphagan" in results[s]])
+        row["trivial baseline"] = stats([results[s][arms[0]].get(f"baseline_iou_{c}")
+                                         for s in results if arms[0] in results[s]])
         rows.append(row)
-    columns = ["class", *arms, "alphagan refined", "trivial baseline"]
-    return tables.markdown_table(rows, columns, title="Per-class IoU (mean +- std over seeds)")
+    return {"seeds": len(results), "columns": columns, "rows": rows}
+
+
+def per_class_table(results, arms, num_classes=12) -> str:
+    """Markdown: per-class IoU mean +- std over seeds for every arm and the baseline."""
+    table = per_class_stats(results, arms, num_classes)
+    rows = [{"class": r["class"], **{c: protocol.format_mean_std(r[c]["mean"], r[c]["std"],
+                                                                 ".3f")
+                                     for c in table["columns"]}} for r in table["rows"]]
+    return tables.markdown_table(rows, ["class", *table["columns"]],
+                                 title="Per-class IoU (mean +- std over seeds)")
 
 
 def preset_budget(preset) -> tuple[int, int]:
@@ -209,6 +225,7 @@ def main(argv=None):
                         metrics=metrics, notes=notes)
     tables.atomic_write(Path(args.out) / "per_class.md",
                         per_class_table(exp.results, args.arms))
+    write_json(per_class_stats(exp.results, args.arms), Path(args.out) / "per_class.json")
     print((Path(args.out) / "summary.md").read_text())
     print((Path(args.out) / "per_class.md").read_text())
     return summary

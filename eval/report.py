@@ -416,6 +416,9 @@ def build(folders, out, *, title="tfgan3d report", total_seconds=None, demo=None
             elif mode == "simgan":
                 text += report_modes.simgan_beside_seed(protocol)
             text += experiment_tables(protocol, report_modes.MAIN_METRICS.get(mode))
+            per_class = _read_json(exp["path"] / "per_class.json")
+            if mode == "fcr_alphagan" and isinstance(per_class, dict):
+                text += report_modes.fcr_per_class(per_class)
             pics = pictures_of(exp["path"])
             text += _figures(pics, out, [caption(p, exp["path"]) for p in pics])
             drawn = [(learning_curve(r["path"], out), r) for r in exp["runs"][:MAX_CURVES]]

@@ -4,7 +4,7 @@ pix2pix: the 2x2 (train regime x test regime) for abs_rel, rmse and delta1, as t
 experiment is laid out; simgan: Table 2 (% of real test eyes within 7 degrees) beside ours;
 sim2real: Table 1 (KITTI, 256x256) beside each evaluation's comparison rows, with the program's
 budget check and verdict; fcr_alphagan: the seed prints no numbers (bar charts only), so its
-table is ours with the trivial baseline. Read by eval/report.py; nothing here runs a model.
+table is ours with the trivial baseline, and its per-class IoU table. Read by eval/report.py; nothing here runs a model.
 """
 from __future__ import annotations
 
@@ -127,3 +127,25 @@ def sim2real_evaluation(metrics: dict) -> str:
                  f"{'' if budget_ok else ' (but the budget check fails)'}</b>: "
                  f"{_e(verdict)}</li>\n")
     return text + "</ul>\n"
+
+
+def fcr_per_class(table: dict) -> str:
+    """Per-class IoU of `eval.fcr_findings` (its per_class.json): a row per class, a column per
+    arm, the refined alphagan and the trivial per-position baseline; a cell is bold where it
+    beats the baseline (the per-class claim counts those)."""
+    columns = table.get("columns", [])
+    n = table.get("seeds")
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = ""
+    for row in table.get("rows", []):
+        base = (row.get("trivial baseline") or {}).get("mean")
+        cells = ""
+        for c in columns:
+            cell, mean = mean_std(row.get(c), n), (row.get(c) or {}).get("mean")
+            above = (c != "trivial baseline" and mean is not None and base is not None
+                     and math.isfinite(mean) and mean > base)
+            cells += f"<td>{'<b>' + cell + '</b>' if above else cell}</td>"
+        body += f"<tr><th>{_e(row.get('class'))}</th>{cells}</tr>\n"
+    return (f"<table class='per-class'><caption>IoU per class (mean &plusmn; std over {n} "
+            f"seed{'s' * (n != 1)}; bold: above the trivial baseline)</caption>"
+            f"<tr><th>class</th>{head}</tr>\n{body}</table>\n")

@@ -41,3 +41,27 @@ def test_claims_name_the_arms_they_need():
     needs = {c.text: arms for c, arms in fcr_findings.claims()}
     assert all(set(arms) <= set(fcr_findings.ARMS) for arms in needs.values())
     assert sum(arms == ("alphagan",) for arms in needs.values()) == 3
+
+
+def test_per_class_stats_feed_the_report_table_with_cells_above_the_baseline_in_bold():
+    import json
+    import re
+
+    from tfgan3d.eval import report_modes
+
+    results = {0: {"alphagan": _arm(0.4, 0.5, above=(2, 3)), "vae": _arm(0.3, 0.4)},
+               1: {"alphagan": _arm(0.4, 0.5, above=(2,)), "vae": _arm(0.3, 0.4)}}
+    stats = json.loads(json.dumps(fcr_findings.per_class_stats(results, ["alphagan", "vae"])))
+    assert stats["seeds"] == 2
+    assert stats["columns"] == ["alphagan", "vae", "alphagan refined", "trivial baseline"]
+    wall = [r for r in stats["rows"] if r["class"] == "wall"][0]
+    assert wall["alphagan"]["mean"] == 0.3                   # (0.5 + 0.1) / 2
+    assert abs(wall["alphagan"]["std"] - 0.2828427) < 1e-6   # sample std of 0.5, 0.1
+    html = report_modes.fcr_per_class(stats)
+    rows = dict(re.findall(r"<tr><th>(\w+)</th>(.*?)</tr>", html))
+    assert rows.pop("class").startswith("<th>alphagan</th>")           # the header row
+    assert set(rows) == set(CLASS_NAMES)
+    # floor: 0.5 in both seeds, above the baseline's 0.2; wall: mean 0.3 > 0.2; empty: 0.1
+    assert rows["floor"].startswith("<td><b>0.5 &plusmn; 0</b></td><td>0.1 &plusmn; 0</td>")
+    assert rows["wall"].startswith("<td><b>0.3 &plusmn; 0.28</b></td>")
+    assert "<b>" not in rows["empty"] and rows["empty"].endswith("<td>0.2 &plusmn; 0</td>")
