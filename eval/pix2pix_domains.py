@@ -1,7 +1,7 @@
 """The seed's experiment as one command: train on virtual and on real-like scenes, test each
 model on both, and write the 2x2 table, over several seeds.
 
-    python -m tfgan3d.eval domains --preset quick --out runs/pix2pix-domains
+    python -m tfgan3d.eval domains --preset quick|standard --out runs/pix2pix-domains
         [--seeds 0 1 2] [--steps N] [--virtual SOURCE] [--real SOURCE] [--reuse] [--no-mask-d]
 
 Experiments #1-#4 of seed 000: train V / test V, train R / test R, train V / test R,
@@ -139,7 +139,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="tfgan3d-eval domains",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/pix2pix-domains")
-    parser.add_argument("--preset", default="quick", choices=("paper", "quick", "tiny"))
+    parser.add_argument("--preset", default="quick",
+                        choices=("paper", "standard", "quick", "tiny"))
     parser.add_argument("--virtual", default="builtin:scenes-virtual")
     parser.add_argument("--real", default="builtin:scenes-real")
     parser.add_argument("--steps", type=int, help="training iterations per model")

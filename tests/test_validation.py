@@ -60,6 +60,50 @@ def test_sim2real_steps_split_in_the_presets_ratio():
     assert paper.stage1_steps + paper.stage2_steps == 1000
 
 
+def _n_weights(model):
+    return sum(int(np.prod(v.shape)) for v in model.weights)
+
+
+@pytest.mark.parametrize("mode, options", [("sim2real", {"num_classes": 6}), ("pix2pix", {})])
+def test_standard_keeps_quicks_networks_with_more_data_and_a_longer_budget(mode, options):
+    """standard (issue 10): quick's networks (the same weights, counted), a longer run on
+    more scenes."""
+    std, quick = (resolve(mode, preset=p, **options) for p in ("standard", "quick"))
+    assert std.preset == "standard" and quick.preset == "quick"
+    build = registry.get_mode(mode).build_model
+    n_std, n_quick = _n_weights(build(std)), _n_weights(build(quick))
+    assert n_std == n_quick > 0
+    if mode == "sim2real":
+        assert std.stage1_steps > quick.stage1_steps and std.stage2_steps > quick.stage2_steps
+        assert (std.image_size, std.batch_size, std.lr) == (quick.image_size, quick.batch_size,
+                                                            quick.lr)
+    else:
+        assert std.steps > quick.steps
+        assert (std.crop_size, std.batch_size, std.lr) == (quick.crop_size, quick.batch_size,
+                                                           quick.lr)
+    assert std.n_train > quick.n_train and std.n_test >= quick.n_test
+
+
+def test_a_mode_without_standard_refuses_it_by_name():
+    """simgan has no standard preset: the train command and its finding program say so."""
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--mode", "simgan", "--preset", "standard", "--dry-run"])
+    assert exit_info.value.code == ("error: --preset: expected one of paper, quick, tiny, "
+                                    "got 'standard'")
+    from tfgan3d.eval import simgan_finding
+    with pytest.raises(SystemExit):
+        simgan_finding.main(["--preset", "standard"])
+
+
+def test_the_2x2_program_takes_standard(monkeypatch, tmp_path):
+    from tfgan3d.eval import pix2pix_domains
+    seen = []
+    monkeypatch.setattr(pix2pix_domains, "run_experiment",
+                        lambda out, **kwargs: seen.append(kwargs["preset"]))
+    assert pix2pix_domains.main(["--out", str(tmp_path), "--preset", "standard"]) == 0
+    assert seen == ["standard"]
+
+
 def test_batch_larger_than_the_data_is_refused():
     from tfgan3d.trainers import runner
     with pytest.raises(runner.RunError, match="--batch-size 100000: expected at most the 8"):

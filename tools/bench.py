@@ -212,7 +212,8 @@ def main(argv=None):
     parser.add_argument("what", choices=["pix2pix", "conv"],
                         help="pix2pix: the training step and input pipeline; conv: per-layer "
                              "Keras vs tfgan3d convolutions of the pix2pix networks")
-    parser.add_argument("--preset", default="paper", choices=("paper", "quick", "tiny"))
+    parser.add_argument("--preset", default="paper",
+                        choices=("paper", "standard", "quick", "tiny"))
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--pipeline-batches", type=int, default=100)
