@@ -97,9 +97,9 @@ def test_compare_writes_table_with_seed_numbers_and_verdict(tmp_path):
 
 
 def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys):
-    """load_trained is replaced: the stand-in predicts 3 m everywhere and class 1. The bounds'
-    training (tests/models/test_baselines.py) is replaced by one that checks its data and
-    predicts class 0."""
+    """load_trained is replaced: the stand-in predicts 3 m everywhere and class 1 (its sim path
+    E_S -> D: 5 m and class 3). The bounds' training (tests/models/test_baselines.py) is
+    replaced by one that checks its data and predicts class 0."""
     import tfgan3d.export
 
     seen = {}
@@ -138,7 +138,18 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
         return {"depth": depth, "seg_logits": logits}
 
     mode = types.SimpleNamespace(predict=predict)
-    model = types.SimpleNamespace(translate=lambda images, to: -images)
+    def constant(value, classes=False):
+        def decoder(z, training=False):
+            shape = tf.shape(z)[:3]
+            return (tf.one_hot(tf.fill(shape, value), 6) if classes
+                    else tf.fill(tf.concat([shape, [1]], 0), float(value)))
+        return decoder
+
+    model = types.SimpleNamespace(translate=lambda images, to: -images,
+                                  encoder_sim=lambda image: image,
+                                  code=lambda encoder, image: encoder(image),
+                                  depth_decoder=constant(5.0), seg_decoder=constant(3, True),
+                                  depth_metres=lambda depth: depth)
     monkeypatch.setattr(tfgan3d.export, "load_trained", lambda run, checkpoint=None:
                         (config, model, mode))
     out = tmp_path / "eval"
@@ -172,6 +183,33 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     md = (out / "comparison.md").read_text()
     assert "Shared by every trained row" in md and "2 supervised steps each" in md
     assert "5 unlabelled stage-1 steps, then 3 stage-2 steps" in md
+    # The same models on the sim test split, beside (not in) the real-like rows.
+    sim = metrics["sim_test"]
+    assert sim["data"] == "builtin:rooms-sim" and sim["split"] == "test"
+    assert [r["role"] for r in sim["rows"]] == [r["role"] for r in result["rows"]]
+    sim_ds, _ = se.sim2real_data.make_eval_dataset("builtin:rooms-sim", "test", config=config,
+                                                   role="sim", gt_size=8)
+    sim_labels = np.concatenate([b["labels"].numpy() for b in sim_ds])
+    sim_depth = np.concatenate([b["depth"].numpy()[..., 0] for b in sim_ds])
+    sim_valid = np.concatenate([b["depth_valid"].numpy()[..., 0] for b in sim_ds]) > 0.5
+    twin = sim["rows"][0]     # through E_S -> D_depth, D_seg: 5 m and class 3, not 3 m, class 1
+    assert "E_S" in twin["model"]
+    assert twin["pixel_accuracy"] == pytest.approx(np.mean(sim_labels[sim_labels != 255] == 3))
+    per_image = [np.mean(np.abs(5.0 - d[m]) / d[m]) for d, m in
+                 zip(sim_depth, sim_valid & (sim_depth > 1e-3) & (sim_depth < 10.0))]
+    assert twin["abs_rel"] == pytest.approx(np.mean(per_image), rel=1e-4)   # image by image
+    assert sim["rows"][1]["pixel_accuracy"] == pytest.approx(   # sim-only-twin: class 2
+        np.mean(sim_labels[sim_labels != 255] == 2))
+    assert sim["rows"][4]["abs_rel"] != result["rows"][4]["abs_rel"]   # the prior, other images
+    assert [(r["role"], r["abs_rel"], r["miou"]) for r in result["sim_test"]["rows"]] == \
+        [(r["role"], r["abs_rel"], r["miou"]) for r in sim["rows"]]
+    assert sim["prior_check"].startswith("Prior check on the sim test set (builtin:rooms-sim)")
+    assert "sim2real " in sim["prior_check"] and "real-supervised " in sim["prior_check"]
+    assert "# The same models on the sim test set (builtin:rooms-sim)" in md
+    assert md.index("Table 1") < md.index("on the sim test set") and sim["prior_check"] in md
+    assert (out / "grid_sim.png").stat().st_size > 0
+    assert [r["miou"] for r in json.loads((out / "comparison.json").read_text())[
+        "sim_test"]["rows"]] == [r["miou"] for r in sim["rows"]]
     assert "sim2real" in capsys.readouterr().out
 
 

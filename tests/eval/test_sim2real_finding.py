@@ -15,11 +15,24 @@ TABLES = {
     1: {"sim2real": (0.36, 0.42), "sim-only-twin": (0.34, 0.30), "sim-only": (0.33, 0.45),
         "real-supervised": (0.25, 0.44), "prior": (0.41, 0.21)},
 }
+# The same on the sim test set ("sim_test" rows): seed 0 the twin VAE beats the prior on both,
+# seed 1 only on abs_rel (its mIoU is the prior's: not better).
+SIM_TABLES = {
+    0: {"sim2real": (0.20, 0.50), "sim-only-twin": (0.22, 0.48), "sim-only": (0.18, 0.55),
+        "real-supervised": (0.30, 0.30), "prior": (0.27, 0.25)},
+    1: {"sim2real": (0.25, 0.26), "sim-only-twin": (0.24, 0.30), "sim-only": (0.19, 0.50),
+        "real-supervised": (0.31, 0.28), "prior": (0.28, 0.26)},
+}
+
+
+class Calls(list):
+    """The stand-ins' calls; `without_sim`: seeds whose evaluation has no sim test rows."""
+    without_sim = ()
 
 
 @pytest.fixture
 def stand_ins(monkeypatch):
-    calls = []
+    calls = Calls()
 
     def train_run(seed, arm_dir, preset, steps=None, options=None):
         calls.append(("train", seed, preset, options))
@@ -32,9 +45,15 @@ def stand_ins(monkeypatch):
         calls.append(("eval", seed, resolution, baseline_steps))
         rows = [{"model": role, "role": role, "abs_rel": a, "miou": m, "rmse": 1.0 + seed}
                 for role, (a, m) in TABLES[seed].items()]
+        sim_rows = [{"model": role, "role": role, "abs_rel": a, "miou": m}
+                    for role, (a, m) in SIM_TABLES[seed].items()]
+        result = {"rows": rows, "budget_check": "Budget check: (stand-in)",
+                  "verdict": "(stand-in)"}
+        if seed not in calls.without_sim:  # an evaluation from before the sim test set
+            result["sim_test"] = {"rows": sim_rows, "prior_check": "(stand-in)"}
         out.mkdir(parents=True)
-        (out / "metrics.json").write_text(json.dumps({"rows": rows}))
-        return {"rows": rows, "budget_check": "Budget check: (stand-in)", "verdict": "(stand-in)"}
+        (out / "metrics.json").write_text(json.dumps(result))
+        return result
 
     monkeypatch.setattr(sf, "train_run", train_run)
     monkeypatch.setattr(sf.sim2real_eval, "evaluate_run", evaluate_run)
@@ -55,15 +74,22 @@ def test_finding_rows_mean_std_and_verdict_counts(tmp_path, stand_ins):
     twin = summary["arms"]["sim_only_twin"]["abs_rel"]
     assert twin["mean"] == pytest.approx(0.345) and twin["std"] == pytest.approx(0.00707107)
     assert summary["arms"]["twin_vae"]["rmse"]["std"] == pytest.approx(0.70710678)
+    for seed, table in SIM_TABLES.items():   # every arm's sim test-set row, as sim_* metrics
+        for arm, role in sf.ARMS.items():
+            assert (rows[seed, arm]["sim_abs_rel"], rows[seed, arm]["sim_miou"]) == table[role]
+    assert summary["arms"]["prior"]["sim_miou"]["mean"] == pytest.approx(0.255)
     verdicts = {v["claim"]: v for v in summary["verdicts"]}
-    budget_bound, budget_prior, abs_rel, miou, unet = summary["verdicts"]
+    budget_bound, budget_prior, sim_prior, abs_rel, miou, unet = summary["verdicts"]
     assert budget_bound["per_seed"] == {0: True, 1: False} and not budget_bound["holds"]
     assert budget_prior["per_seed"] == {0: True, 1: True} and budget_prior["holds"]
+    assert "sim test set" in sim_prior["claim"] and "prior" in sim_prior["claim"]
+    assert sim_prior["per_seed"] == {0: True, 1: False} and "missing" not in sim_prior
     assert abs_rel["per_seed"] == {0: True, 1: False} and abs_rel["holds_in"] == 1
     assert miou["holds_in"] == 2 and miou["holds"]
     assert unet["per_seed"] == {0: True, 1: False}
-    assert len(verdicts) == 5
+    assert len(verdicts) == 6
     text = (out / "summary.md").read_text()
+    assert "sim_abs_rel" in text and "0.2550 +- 0.0071" in text   # prior's sim_miou
     assert "holds in 1 of 2 seeds (0: yes, 1: no) -> does not hold" in text
     assert "0.3450 +- 0.0071" in text and "share its data" in text
     assert json.loads((out / "protocol.json").read_text())["resolution"] == 16
@@ -77,3 +103,17 @@ def test_finding_reuse_runs_nothing_again(tmp_path, stand_ins):
     assert stand_ins == []
     assert again["per_seed_rows"] == first["per_seed_rows"]
     assert again["verdicts"] == first["verdicts"]
+
+
+def test_an_evaluation_without_sim_rows_leaves_the_sim_claim_missing_not_failed(tmp_path,
+                                                                                 stand_ins):
+    stand_ins.without_sim = {1}
+    summary = sf.run_finding(tmp_path / "finding", seeds=(0, 1), preset="tiny")
+    sim_prior = summary["verdicts"][2]
+    assert sim_prior["per_seed"] == {0: True, 1: False} and set(sim_prior["missing"]) == {1}
+    assert summary["verdicts"][1]["per_seed"] == {0: True, 1: True}   # the others still count
+
+
+def test_the_standard_preset_trains_standard_runs_scored_at_256(tmp_path, stand_ins):
+    sf.main(["--out", str(tmp_path / "finding"), "--preset", "standard", "--seeds", "0"])
+    assert stand_ins == [("train", 0, "standard", {}), ("eval", 0, 256, None)]
