@@ -13,7 +13,7 @@ from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d import registry
 
-USAGE = "python -m tfgan3d.train --mode MODE [--preset paper|quick|tiny] [options]"
+USAGE = "python -m tfgan3d.train --mode MODE [--preset paper|standard|quick|tiny] [options]"
 
 
 def _mode_parser(mode: str, config_class) -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Phase-1 training speed of FCRAlphaGAN: seconds per iteration and GFLOP/s.
 
-    python -m tfgan3d.tools.bench_fcr [--preset paper|quick|tiny] [--batch 20] [--iters 2]
+    python -m tfgan3d.tools.bench_fcr [--preset paper|standard|quick|tiny] [--batch 20] [--iters 2]
                                       [--warmup 1] [--eg-steps 2] [--jit] [--threads N]
                                       [--mixed-precision]
 
