@@ -227,8 +227,12 @@ def main(argv=None):
     metrics = [*METRICS] + (["bn_moving_iou_all", "bn_batch_iou_all", "bn_recalibrated_iou_all",
                              "bn_moving_ap_all", "bn_batch_ap_all", "bn_recalibrated_ap_all",
                              "train_c_loss", "train_code_std"])
+    # the command that reproduces this folder, for the report page (its default is quick's)
+    command = (f"python -m tfgan3d.eval.fcr_findings {args.out} --preset {args.preset} --seeds "
+               f"{' '.join(map(str, exp.seeds))} --arms {' '.join(args.arms)} --phase1-steps "
+               f"{args.phase1_steps} --phase2-steps {args.phase2_steps} --n {args.n}")
     summary = exp.write(title="FCR-alphaGAN findings (seed 002)", claims=present,
-                        metrics=metrics, notes=notes)
+                        metrics=metrics, notes=notes, extra={"command": command})
     tables.atomic_write(Path(args.out) / "per_class.md",
                         per_class_table(exp.results, args.arms))
     write_json(per_class_stats(exp.results, args.arms), Path(args.out) / "per_class.json")

@@ -69,3 +69,26 @@ def test_per_class_stats_feed_the_report_table_with_cells_above_the_baseline_in_
     assert rows["floor"].startswith("<td><b>0.5 &plusmn; 0</b></td><td>0.1 &plusmn; 0</td>")
     assert rows["wall"].startswith("<td><b>0.3 &plusmn; 0.28</b></td>")
     assert "<b>" not in rows["empty"] and rows["empty"].endswith("<td>0.2 &plusmn; 0</td>")
+
+
+def test_main_records_its_command_and_budget_and_writes_the_per_class_json(tmp_path,
+                                                                          monkeypatch):
+    import json
+
+    calls = []
+
+    def fake_arm(seed, arm_dir, *, variant, preset, phase1_steps, phase2_steps, n, extra=None):
+        calls.append((seed, variant, preset, phase1_steps, phase2_steps))
+        return _arm(0.4, 0.5, above=(2, 3, 5, 6, 7))
+
+    monkeypatch.setattr(fcr_findings, "run_arm", fake_arm)
+    out = tmp_path / "std"
+    fcr_findings.main([str(out), "--preset", "standard", "--seeds", "0", "--arms", "alphagan"])
+    # the preset's budget (standard: phase 2 from 5001 to 6000), not quick's 1200 + 300
+    assert calls == [(0, "alphagan", "standard", 5000, 1000)]
+    protocol_json = json.loads((out / "protocol.json").read_text())
+    assert protocol_json["command"] == (
+        f"python -m tfgan3d.eval.fcr_findings {out} --preset standard --seeds 0 --arms alphagan "
+        f"--phase1-steps 5000 --phase2-steps 1000 --n 50")
+    per_class = json.loads((out / "per_class.json").read_text())
+    assert per_class["columns"] == ["alphagan", "alphagan refined", "trivial baseline"]
