@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfgan3d import config as config_lib
 from tfgan3d.eval import protocol, tables
 from tfgan3d.io import write_json
 from tfgan3d.eval.fcr.common import (batches, encode_scenes, load_run, load_test_scenes,
@@ -187,7 +188,6 @@ def per_class_table(results, arms, num_classes=12) -> str:
 
 def preset_budget(preset) -> tuple[int, int]:
     """(phase-1, phase-2) iterations of an fcr_alphagan preset."""
-    from tfgan3d import config as config_lib
     from tfgan3d.trainers.fcr_alphagan import FCRConfig
 
     config = config_lib.resolve_config(FCRConfig, "fcr_alphagan", {"preset": preset})
@@ -199,7 +199,7 @@ def main(argv=None):
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output folder")
     protocol.add_arguments(parser)
-    parser.add_argument("--preset", default="quick", choices=("paper", "standard", "quick", "tiny"))
+    parser.add_argument("--preset", default="quick", choices=config_lib.PRESETS)
     parser.add_argument("--phase1-steps", type=int, default=None,
                         help="phase-1 iterations of every arm (default: the preset's, "
                              "phase2_start - 1)")

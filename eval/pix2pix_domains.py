@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tfgan3d import config as config_lib
 from tfgan3d.eval import pix2pix_eval, protocol, tables
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3")
@@ -139,8 +140,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="tfgan3d-eval domains",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/pix2pix-domains")
-    parser.add_argument("--preset", default="quick",
-                        choices=("paper", "standard", "quick", "tiny"))
+    parser.add_argument("--preset", default="quick", choices=config_lib.PRESETS)
     parser.add_argument("--virtual", default="builtin:scenes-virtual")
     parser.add_argument("--real", default="builtin:scenes-real")
     parser.add_argument("--steps", type=int, help="training iterations per model")

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import config as config_lib   # stdlib only: TensorFlow loads after the flags
+
 
 def conv_macs(model) -> int:
     """Multiply-accumulates of one forward pass through the Conv2D / Conv2DTranspose layers
@@ -212,8 +214,7 @@ def main(argv=None):
     parser.add_argument("what", choices=["pix2pix", "conv"],
                         help="pix2pix: the training step and input pipeline; conv: per-layer "
                              "Keras vs tfgan3d convolutions of the pix2pix networks")
-    parser.add_argument("--preset", default="paper",
-                        choices=("paper", "standard", "quick", "tiny"))
+    parser.add_argument("--preset", default="paper", choices=config_lib.PRESETS)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--pipeline-batches", type=int, default=100)
@@ -231,7 +232,6 @@ def main(argv=None):
     import tfgan3d
     tfgan3d.prefer_onednn_for("pix2pix")     # as `tfgan3d.train --mode pix2pix` does
 
-    from tfgan3d import config as config_lib
     from tfgan3d import registry
 
     config = config_lib.resolve_config(registry.get_mode("pix2pix").config, "pix2pix", {

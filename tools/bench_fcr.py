@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 
-PRESETS = ("paper", "standard", "quick", "tiny")
+from tfgan3d.config import PRESETS  # stdlib only: TensorFlow loads after the flags
 
 
 def network_gflops(network):
