@@ -6,6 +6,7 @@
   render    VTK renders of voxel scenes in a .npy file
   fcr       fcr_alphagan: recons | checkpoints | interpolate | noise | latent | compare
   sim2real  depth / segmentation metrics of a sim2real run against sim-only and real-supervised baselines
+  sim2real_curve  a sim2real run's twin VAE at each stage-2 checkpoint, sim vs real-like test, beside the prior
   sim2real_finding  Sim2Real's question over seeds: twin VAE vs sim-only (same networks), budget check
   simgan    SimGAN section 3.1: gaze estimation on synthetic vs refined eyes, pupil shift, realism
   eye_gap   the built-in eyes' domain gap: estimators on synthetic, real-like (oracle), content-only
@@ -23,6 +24,7 @@ PROGRAMS = {
     "render": "tfgan3d.eval.render",
     "fcr": "tfgan3d.eval.fcr.cli",
     "sim2real": "tfgan3d.eval.sim2real_eval",
+    "sim2real_curve": "tfgan3d.eval.sim2real_curve",
     "sim2real_finding": "tfgan3d.eval.sim2real_finding",
     "simgan": "tfgan3d.eval.simgan_eval",
     "eye_gap": "tfgan3d.eval.eye_gap",
@@ -31,7 +33,8 @@ PROGRAMS = {
 
 # The mode whose speed settings a program's process takes (see tfgan3d.prefer_onednn_for).
 PROGRAM_MODES = {"pix2pix": "pix2pix", "domains": "pix2pix", "fcr": "fcr_alphagan",
-                 "sim2real": "sim2real", "sim2real_finding": "sim2real", "simgan": "simgan", "eye_gap": "simgan"}
+                 "sim2real": "sim2real", "sim2real_curve": "sim2real",
+                 "sim2real_finding": "sim2real", "simgan": "simgan", "eye_gap": "simgan"}
 
 
 def main(argv=None):

@@ -1,0 +1,115 @@
+"""`tfgan3d-eval sim2real_curve RUN`: a sim2real run's twin VAE scored at each of its stage-2
+checkpoints on the sim and the real-like test sets, beside the image-blind prior.
+
+The question a single score cannot answer: does what the depth and segmentation decoders learn
+on sim codes carry over to real images through the shared latent? Where it does, both test
+sets' errors fall together as stage 2 goes on; where it does not, the sim error falls while the
+real-like one stays at the prior's or rises. Stage-1 checkpoints are left out (the auxiliary
+decoders are untrained there). Keep the checkpoints when training (`--keep-checkpoints N`);
+each is scored by `eval sim2real` with `--baseline-steps 0` into OUT/step-NNNNNNN/ (already
+scored ones are read back, so an interrupted curve resumes), and OUT gets curve.csv,
+curve.json, curve_abs_rel.png and curve_miou.png.
+
+  python -m tfgan3d.eval sim2real_curve RUN [--out DIR] [--resolution 256] [--every N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tfgan3d import config as config_lib
+from tfgan3d.eval import figures, tables
+
+METRICS = ("abs_rel", "rmse", "delta1", "miou", "pixel_accuracy")
+TESTS = ("sim", "real")          # the sim test split, the real-like (the run's real data) one
+CHARTS = ("abs_rel", "miou")
+
+
+def stage2_checkpoints(run_dir, every: int | None = None) -> list[tuple[int, str]]:
+    """(stage-2 step, prefix) of the run's whole checkpoints after stage 1, oldest first;
+    `every`: only stage-2 steps that are multiples of it (the last one always)."""
+    from tfgan3d.trainers import runner
+    run_dir = Path(run_dir)
+    stage1 = int(config_lib.load_config_json(run_dir).get("stage1_steps", 0))
+    folder = run_dir / "checkpoints"
+    found = [(n - stage1, str(folder / f"ckpt-{n}"))
+             for n in sorted(runner.checkpoint_numbers(folder)) if n > stage1]
+    found = [(s, p) for s, p in found if runner.verify_checkpoint(p) is None]
+    if every:
+        found = [(s, p) for i, (s, p) in enumerate(found)
+                 if s % every == 0 or i == len(found) - 1]
+    if not found:
+        raise FileNotFoundError(f"{folder}: expected checkpoints after stage 1 (step > "
+                                f"{stage1}), found none; train with --keep-checkpoints N to "
+                                f"keep more than the newest few")
+    return found
+
+
+def _rows_of(metrics: dict) -> dict:
+    """{(test, role): row} of an `eval sim2real` metrics.json."""
+    out = {("real", r["role"]): r for r in metrics["rows"]}
+    out.update({("sim", r["role"]): r for r in metrics.get("sim_test", {}).get("rows", [])})
+    return out
+
+
+def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -> dict:
+    """Scores each stage-2 checkpoint (module docstring); returns the curve as written to
+    curve.json: {"run", "points": [{"step", "test", "arm", metrics...}], "prior": {...}}."""
+    if evaluate is None:
+        from tfgan3d.eval.sim2real_eval import evaluate_run as evaluate
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "eval-sim2real-curve"
+    points, prior = [], {}
+    for step, prefix in stage2_checkpoints(run_dir, every):
+        folder = out / f"step-{step:07d}"
+        if not (folder / "metrics.json").is_file():
+            evaluate(run_dir, checkpoint=prefix, baseline_steps=0, out=folder,
+                     resolution=resolution)
+        rows = _rows_of(json.loads((folder / "metrics.json").read_text()))
+        for test in TESTS:
+            if (test, "sim2real") in rows:
+                points.append({"step": step, "test": test, "arm": "twin_vae",
+                               **{m: rows[test, "sim2real"].get(m) for m in METRICS}})
+            if (test, "prior") in rows:   # the same at every step (the sim training set's)
+                prior[test] = {m: rows[test, "prior"].get(m) for m in METRICS}
+        print(f"stage-2 step {step}: " + ", ".join(
+            f"{t} abs_rel {p['abs_rel']:.4f} miou {p['miou']:.4f}"
+            for t in TESTS for p in points if p["step"] == step and p["test"] == t), flush=True)
+    curve = {"run": str(run_dir), "resolution": resolution, "points": points, "prior": prior}
+    tables.write_json(curve, out / "curve.json")
+    tables.write_csv(points + [{"step": "prior", "test": t, "arm": "prior", **v}
+                               for t, v in prior.items()],
+                     out / "curve.csv", ["step", "test", "arm", *METRICS])
+    steps = sorted({p["step"] for p in points})
+    names = {"sim": "sim test", "real": "real-like test"}
+    for metric in CHARTS:
+        series = {}
+        for test in TESTS:
+            by_step = {p["step"]: p[metric] for p in points if p["test"] == test}
+            if by_step:
+                series[f"twin VAE, {names[test]}"] = [by_step.get(s, np.nan) for s in steps]
+            if test in prior:
+                series[f"prior, {names[test]}"] = [prior[test][metric]] * len(steps)
+        figures.save_line_chart(steps, series, out / f"curve_{metric}.png",
+                                f"{run_dir.name}: {metric} over stage 2",
+                                "stage-2 step", metric)
+    return curve
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tfgan3d-eval sim2real_curve",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("run", help="run folder of a sim2real training")
+    parser.add_argument("--out", help="output folder (default RUN/eval-sim2real-curve)")
+    parser.add_argument("--resolution", type=int, default=256,
+                        help="scoring resolution (eval sim2real's default 256)")
+    parser.add_argument("--every", type=int,
+                        help="only stage-2 steps that are multiples of N (and the last)")
+    args = parser.parse_args(argv)
+    if args.every is not None and args.every < 1:
+        parser.error(f"--every: expected >= 1, got {args.every}")
+    run_curve(args.run, args.out, resolution=args.resolution, every=args.every)
+    return 0
