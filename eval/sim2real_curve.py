@@ -18,14 +18,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from tfgan3d import config as config_lib
 from tfgan3d.eval import figures, tables
 
 METRICS = ("abs_rel", "rmse", "delta1", "miou", "pixel_accuracy")
 TESTS = ("sim", "real")          # the sim test split, the real-like (the run's real data) one
 CHARTS = ("abs_rel", "miou")
+NAMES = {"sim": "sim test", "real": "real-like test"}
 
 
 def stage2_checkpoints(run_dir, every: int | None = None) -> list[tuple[int, str]]:
@@ -83,20 +82,33 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -
     tables.write_csv(points + [{"step": "prior", "test": t, "arm": "prior", **v}
                                for t, v in prior.items()],
                      out / "curve.csv", ["step", "test", "arm", *METRICS])
-    steps = sorted({p["step"] for p in points})
-    names = {"sim": "sim test", "real": "real-like test"}
     for metric in CHARTS:
-        series = {}
-        for test in TESTS:
-            by_step = {p["step"]: p[metric] for p in points if p["test"] == test}
-            if by_step:
-                series[f"twin VAE, {names[test]}"] = [by_step.get(s, np.nan) for s in steps]
-            if test in prior:
-                series[f"prior, {names[test]}"] = [prior[test][metric]] * len(steps)
-        figures.save_line_chart(steps, series, out / f"curve_{metric}.png",
-                                f"{run_dir.name}: {metric} over stage 2",
-                                "stage-2 step", metric)
+        save_chart(points, prior, metric, out / f"curve_{metric}.png",
+                   f"{run_dir.name}: {metric} over stage 2")
     return curve
+
+
+def save_chart(points, prior, metric, path, title):
+    """One metric over the stage-2 steps: a solid line per test set (twin VAE), the prior of
+    the same test set dashed in the same colour."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    for test, colour in zip(TESTS, ("tab:blue", "tab:green")):
+        mine = sorted((p["step"], p[metric]) for p in points if p["test"] == test)
+        if mine:
+            ax.plot(*zip(*mine), marker="o", markersize=3, color=colour,
+                    label=f"twin VAE, {NAMES[test]}")
+        if test in prior and prior[test].get(metric) is not None:
+            ax.axhline(prior[test][metric], color=colour, linestyle="--",
+                       label=f"prior, {NAMES[test]}")
+    ax.set_xlabel("stage-2 step")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return figures._save_png(fig, path)
 
 
 def main(argv=None):
