@@ -6,8 +6,8 @@ on sim codes carry over to real images through the shared latent? Where it does,
 sets' errors fall together as stage 2 goes on; where it does not, the sim error falls while the
 real-like one stays at the prior's or rises. Stage-1 checkpoints are left out (the auxiliary
 decoders are untrained there). Keep the checkpoints when training (`--keep-checkpoints N`);
-each is scored by `eval sim2real` with `--baseline-steps 0` into OUT/step-NNNNNNN/ (already
-scored ones are read back, so an interrupted curve resumes), and OUT gets curve.csv,
+each is scored by `eval sim2real` with `--baseline-steps 0` into OUT/step-NNNNNNN/ (steps
+already scored at the same resolution are read back, so an interrupted curve resumes), and OUT gets curve.csv,
 curve.json, curve_abs_rel.png and curve_miou.png.
 
   python -m tfgan3d.eval sim2real_curve RUN [--out DIR] [--resolution 256] [--every N]
@@ -32,7 +32,11 @@ def stage2_checkpoints(run_dir, every: int | None = None) -> list[tuple[int, str
     `every`: only stage-2 steps that are multiples of it (the last one always)."""
     from tfgan3d.trainers import runner
     run_dir = Path(run_dir)
-    stage1 = int(config_lib.load_config_json(run_dir).get("stage1_steps", 0))
+    values = config_lib.load_config_json(run_dir)
+    if values.get("mode") != "sim2real":
+        raise ValueError(f"{run_dir / 'config.json'}: expected a sim2real run, found mode "
+                         f"{values.get('mode')!r}")
+    stage1 = int(values.get("stage1_steps", 0))
     folder = run_dir / "checkpoints"
     found = [(n - stage1, str(folder / f"ckpt-{n}"))
              for n in sorted(runner.checkpoint_numbers(folder)) if n > stage1]
@@ -54,6 +58,14 @@ def _rows_of(metrics: dict) -> dict:
     return out
 
 
+def _scored_at(path):
+    """The [height, width] an earlier `eval sim2real` scored at (None: no readable file)."""
+    try:
+        return list(json.loads(path.read_text()).get("resolution") or ())
+    except (OSError, ValueError):
+        return None
+
+
 def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -> dict:
     """Scores each stage-2 checkpoint (module docstring); returns the curve as written to
     curve.json: {"run", "points": [{"step", "test", "arm", metrics...}], "prior": {...}}."""
@@ -64,7 +76,7 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -
     points, prior = [], {}
     for step, prefix in stage2_checkpoints(run_dir, every):
         folder = out / f"step-{step:07d}"
-        if not (folder / "metrics.json").is_file():
+        if _scored_at(folder / "metrics.json") != [resolution, resolution]:  # absent or other
             evaluate(run_dir, checkpoint=prefix, baseline_steps=0, out=folder,
                      resolution=resolution)
         rows = _rows_of(json.loads((folder / "metrics.json").read_text()))

@@ -38,7 +38,7 @@ def stand_in(calls):
         def row(role, abs_rel, miou):
             return {"role": role, "abs_rel": abs_rel, "rmse": 1.0, "delta1": 0.5,
                     "miou": miou, "pixel_accuracy": 0.7}
-        metrics = {"rows": [row("sim2real", 0.20 + 0.01 * n, 0.30), row("prior", 0.25, 0.23)],
+        metrics = {"resolution": [resolution, resolution], "rows": [row("sim2real", 0.20 + 0.01 * n, 0.30), row("prior", 0.25, 0.23)],
                    "sim_test": {"rows": [row("sim2real", 0.30 - 0.01 * n, 0.20 + 0.01 * n),
                                          row("prior", 0.26, 0.24)]}}
         out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +72,15 @@ def test_curve_rows_charts_and_resume(run_dir, tmp_path):
     again = []
     assert sc.run_curve(run_dir, out, resolution=32, evaluate=stand_in(again)) == curve
     assert again == []                        # every step read back, none scored again
+    other = []
+    sc.run_curve(run_dir, out, resolution=16, evaluate=stand_in(other))
+    assert [c[2] for c in other] == [16, 16, 16]   # scored at another size: not reused
+
+
+def test_a_run_of_another_mode_is_refused(run_dir):
+    (run_dir / "config.json").write_text(json.dumps({"mode": "pix2pix", "steps": 8}))
+    with pytest.raises(ValueError, match="expected a sim2real run, found mode 'pix2pix'"):
+        sc.stage2_checkpoints(run_dir)
 
 
 def test_a_run_without_stage2_checkpoints_is_named(tmp_path, run_dir):
