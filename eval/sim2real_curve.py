@@ -58,10 +58,10 @@ def _rows_of(metrics: dict) -> dict:
     return out
 
 
-def _scored_at(path):
-    """The [height, width] an earlier `eval sim2real` scored at (None: no readable file)."""
+def _read_metrics(path):
+    """An earlier `eval sim2real`'s metrics.json (None: absent or unreadable)."""
     try:
-        return list(json.loads(path.read_text()).get("resolution") or ())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
@@ -75,20 +75,23 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -
     out = Path(out) if out else run_dir / "eval-sim2real-curve"
     points, prior = [], {}
     for step, prefix in stage2_checkpoints(run_dir, every):
-        folder = out / f"step-{step:07d}"
-        if _scored_at(folder / "metrics.json") != [resolution, resolution]:  # absent or other
-            evaluate(run_dir, checkpoint=prefix, baseline_steps=0, out=folder,
-                     resolution=resolution)
-        rows = _rows_of(json.loads((folder / "metrics.json").read_text()))
-        for test in TESTS:
-            if (test, "sim2real") in rows:
-                points.append({"step": step, "test": test, "arm": "twin_vae",
-                               **{m: rows[test, "sim2real"].get(m) for m in METRICS}})
-            if (test, "prior") in rows:   # the same at every step (the sim training set's)
+        path = out / f"step-{step:07d}" / "metrics.json"
+        metrics = _read_metrics(path)
+        if metrics is None or list(metrics.get("resolution") or ()) != [resolution, resolution]:
+            evaluate(run_dir, checkpoint=prefix, baseline_steps=0, out=path.parent,
+                     resolution=resolution)       # absent, or scored at another size
+            metrics = json.loads(path.read_text())
+        rows = _rows_of(metrics)
+        mine = [{"step": step, "test": test, "arm": "twin_vae",
+                 **{m: rows[test, "sim2real"].get(m) for m in METRICS}}
+                for test in TESTS if (test, "sim2real") in rows]
+        points += mine
+        for test in TESTS:   # the prior is the same at every step (the sim training set's)
+            if (test, "prior") in rows:
                 prior[test] = {m: rows[test, "prior"].get(m) for m in METRICS}
         print(f"stage-2 step {step}: " + ", ".join(
-            f"{t} abs_rel {p['abs_rel']:.4f} miou {p['miou']:.4f}"
-            for t in TESTS for p in points if p["step"] == step and p["test"] == t), flush=True)
+            f"{p['test']} abs_rel {p['abs_rel']:.4f} miou {p['miou']:.4f}" for p in mine),
+            flush=True)
     curve = {"run": str(run_dir), "resolution": resolution, "points": points, "prior": prior}
     tables.write_json(curve, out / "curve.json")
     tables.write_csv(points + [{"step": "prior", "test": t, "arm": "prior", **v}
