@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import tensorflow as tf
+from tfgan3d.trainers import runner
 
 _TRAIN = "import sys\nfrom tfgan3d import train\ntrain.main(sys.argv[1:])\n"
 
@@ -39,14 +39,29 @@ def serving_script(body: str) -> str:
 
 def kill_after_checkpoint(args: list[str], ckpts: Path, step: int, timeout: float = 240) -> int:
     """Run `python -m tfgan3d.train ARGS` in a subprocess, SIGKILL it as soon as checkpoint
-    `step` exists in `ckpts`, and return the step of the newest checkpoint left behind."""
+    `step` in `ckpts` is whole, and return the step of the newest whole checkpoint left behind.
+
+    Both are read from the checkpoint files, as the runner's resume reads them: TensorFlow's
+    `checkpoint` state file is written after the files and can still name an older step when
+    the kill lands (`newest_checkpoint` gives that prefix)."""
     proc = subprocess.Popen([sys.executable, "-c", _TRAIN, *args],
                             env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
-    while time.time() < deadline and not list(ckpts.glob(f"ckpt-{step}.index")):
+    while time.time() < deadline and not _whole(ckpts / f"ckpt-{step}"):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert list(ckpts.glob(f"ckpt-{step}.index")), f"the run never reached step {step}"
-    return int(tf.train.latest_checkpoint(str(ckpts)).rsplit("-", 1)[1])
+    assert _whole(ckpts / f"ckpt-{step}"), f"the run never reached step {step}"
+    return int(newest_checkpoint(ckpts).rsplit("-", 1)[1])
+
+
+def _whole(prefix: Path) -> bool:
+    return prefix.with_name(prefix.name + ".index").is_file() and \
+        runner.verify_checkpoint(prefix) is None
+
+
+def newest_checkpoint(ckpts: Path) -> str:
+    """The prefix of the newest whole checkpoint in `ckpts`, found as the runner's resume finds
+    it (from the files, not from the state file)."""
+    return runner.newest_good_checkpoint(ckpts, warn=False)

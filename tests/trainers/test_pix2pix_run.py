@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_helpers import kill_after_checkpoint, read_rows, serving_script
+from run_helpers import kill_after_checkpoint, newest_checkpoint, read_rows, serving_script
 
 from tfgan3d import train
 from tfgan3d.trainers import runner
@@ -94,7 +94,7 @@ def test_resume_after_sigkill_continues_at_the_checkpoint(tmp_path):
     ckpts = tmp_path / "00001-pix2pix-tiny" / "checkpoints"
     killed_at = kill_after_checkpoint(args, ckpts, 15)
     assert killed_at >= 15 and killed_at % 5 == 0
-    before_kill = checkpoint_values(tf.train.latest_checkpoint(str(ckpts)))
+    before_kill = checkpoint_values(newest_checkpoint(ckpts))
 
     # Restored, with nothing left to do: the state equals the one saved before the kill,
     # every network weight, optimizer slot and counter.
