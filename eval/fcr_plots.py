@@ -9,19 +9,13 @@ import io
 import numpy as np
 
 from tfgan3d import render_child
-from tfgan3d.eval import figures  # noqa: F401  (selects the Agg backend before Figure)
+from tfgan3d.eval import figures  # also selects the Agg backend before Figure
 from tfgan3d.eval.palette import CEILING, EMPTY, PALETTE
 from tfgan3d.eval.tables import atomic_write
 
 from matplotlib.figure import Figure  # noqa: E402  (after figures chose Agg)
 
 _BACKGROUND = (235, 235, 235)
-
-
-def _save_png(fig, path):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, facecolor="white")
-    return atomic_write(path, buf.getvalue())
 
 
 # ----------------------------------------------------------------------------- scene images
@@ -196,7 +190,7 @@ def save_noise_heatmap(change, path, title):
                             fontsize=7, color="white" if dark else "black")
     fig.colorbar(image, ax=list(axes), label="fraction of voxels changed")
     fig.suptitle(title, fontsize=10)
-    return _save_png(fig, path)
+    return figures.save_figure(fig, path)
 
 
 def save_latent_map(coords, colour, path, title, colour_label="centroid embedding (1-D SVD)"):
@@ -228,4 +222,4 @@ def save_latent_map(coords, colour, path, title, colour_label="centroid embeddin
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save_png(fig, path)
+    return figures.save_figure(fig, path)

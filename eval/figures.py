@@ -20,7 +20,9 @@ _ROW_TITLE_PX = 24  # band left of the grid for row titles
 _COL_TITLE_PX = 22  # band above the grid for column titles
 
 
-def _save_png(fig, path):
+def save_figure(fig, path):
+    """Writes matplotlib Figure `fig` as a PNG at `path` (white background, through
+    `tables.atomic_write`) and returns what atomic_write returns."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI, facecolor="white")
     return atomic_write(path, buf.getvalue())
@@ -160,7 +162,7 @@ def save_image_grid(rows, path, *, titles=None, col_titles=None, scale=1.0, cmap
             x_mid = left + _GAP_PX + j * (cell_w + _GAP_PX) + cell_w / 2
             fig.text(x_mid / width, 1 - (top / 2 + _GAP_PX / 2) / height, str(text),
                      ha="center", va="center", fontsize=9)
-    return _save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def save_bar_chart(values_by_series, path, title, ylabel):
@@ -194,7 +196,7 @@ def save_bar_chart(values_by_series, path, title, ylabel):
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return _save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def save_line_chart(x, series, path, title, xlabel, ylabel):
@@ -226,7 +228,7 @@ def save_line_chart(x, series, path, title, xlabel, ylabel):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return _save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def save_cumulative_curve(errors_by_series, path, xlabel, max_x, *, title=None,
@@ -271,4 +273,4 @@ def save_cumulative_curve(errors_by_series, path, xlabel, max_x, *, title=None,
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return _save_png(fig, path)
+    return save_figure(fig, path)

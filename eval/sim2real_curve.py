@@ -123,7 +123,7 @@ def save_chart(points, prior, metric, path, title):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return figures._save_png(fig, path)
+    return figures.save_figure(fig, path)
 
 
 def main(argv=None):
