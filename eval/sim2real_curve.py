@@ -8,7 +8,11 @@ real-like one stays at the prior's or rises. Stage-1 checkpoints are left out (t
 decoders are untrained there). Keep the checkpoints when training (`--keep-checkpoints N`);
 each is scored by `eval sim2real` with `--baseline-steps 0` into OUT/step-NNNNNNN/ (steps
 already scored at the same resolution are read back, so an interrupted curve resumes), and OUT gets curve.csv,
-curve.json, curve_abs_rel.png and curve_miou.png.
+curve.json, curve_abs_rel.png and curve_miou.png. Beside the scores, where each checkpoint's
+encoders put the two test sets in the shared latent space (eval/latent_alignment.py: posterior
+sigma, spread of the codes across images, MMD of sim and real codes): latent.csv and
+curve_latent.png. Steps scored before `eval sim2real` reported it get it computed on its own
+(OUT/step-NNNNNNN/latent.json).
 
   python -m tfgan3d.eval sim2real_curve RUN [--out DIR] [--resolution 256] [--every N]
 """
@@ -19,7 +23,7 @@ import json
 from pathlib import Path
 
 from tfgan3d import config as config_lib
-from tfgan3d.eval import figures, tables
+from tfgan3d.eval import figures, latent_alignment, tables
 
 METRICS = ("abs_rel", "rmse", "delta1", "miou", "pixel_accuracy")
 TESTS = ("sim", "real")          # the sim test split, the real-like (the run's real data) one
@@ -66,14 +70,29 @@ def _read_metrics(path):
         return None
 
 
-def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -> dict:
+def _latent_of(metrics, step_dir, run_dir, prefix, align):
+    """The step's latent statistics: from its metrics.json, else its latent.json, else
+    computed (`align(run_dir, prefix)`) and written to latent.json; None: not a twin VAE."""
+    if metrics.get("latent"):
+        return metrics["latent"]
+    saved = _read_metrics(step_dir / "latent.json")
+    if saved is None:
+        saved = {"latent": align(run_dir, prefix)}
+        tables.write_json(saved, step_dir / "latent.json")
+    return saved["latent"]
+
+
+def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None,
+              align=None) -> dict:
     """Scores each stage-2 checkpoint (module docstring); returns the curve as written to
-    curve.json: {"run", "points": [{"step", "test", "arm", metrics...}], "prior": {...}}."""
+    curve.json: {"run", "points": [{"step", "test", "arm", metrics...}], "prior": {...},
+    "latent": [{"step", latent_alignment.FIELDS...}]}."""
     if evaluate is None:
         from tfgan3d.eval.sim2real_eval import evaluate_run as evaluate
+    align = align or latent_alignment.run_latent_alignment
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "eval-sim2real-curve"
-    points, prior = [], {}
+    points, prior, latent = [], {}, []
     for step, prefix in stage2_checkpoints(run_dir, every):
         path = out / f"step-{step:07d}" / "metrics.json"
         metrics = _read_metrics(path)
@@ -82,6 +101,9 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -
                      resolution=resolution)       # absent, or scored at another size
             metrics = json.loads(path.read_text())
         rows = _rows_of(metrics)
+        codes = _latent_of(metrics, path.parent, run_dir, prefix, align)
+        if codes:
+            latent.append({"step": step, **codes})
         mine = [{"step": step, "test": test, "arm": "twin_vae",
                  **{m: rows[test, "sim2real"].get(m) for m in METRICS}}
                 for test in TESTS if (test, "sim2real") in rows]
@@ -90,9 +112,10 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -
             if (test, "prior") in rows:
                 prior[test] = {m: rows[test, "prior"].get(m) for m in METRICS}
         print(f"stage-2 step {step}: " + ", ".join(
-            f"{p['test']} abs_rel {p['abs_rel']:.4f} miou {p['miou']:.4f}" for p in mine),
-            flush=True)
-    curve = {"run": str(run_dir), "resolution": resolution, "points": points, "prior": prior}
+            f"{p['test']} abs_rel {p['abs_rel']:.4f} miou {p['miou']:.4f}" for p in mine)
+            + (f"; {latent_alignment.describe(codes)}" if codes else ""), flush=True)
+    curve = {"run": str(run_dir), "resolution": resolution, "points": points, "prior": prior,
+             "latent": latent}
     tables.write_json(curve, out / "curve.json")
     tables.write_csv(points + [{"step": "prior", "test": t, "arm": "prior", **v}
                                for t, v in prior.items()],
@@ -100,7 +123,41 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None) -
     for metric in CHARTS:
         save_chart(points, prior, metric, out / f"curve_{metric}.png",
                    f"{run_dir.name}: {metric} over stage 2")
+    if latent:
+        tables.write_csv(latent, out / "latent.csv", ["step", *latent_alignment.FIELDS])
+        save_latent_chart(latent, out / "curve_latent.png",
+                          f"{run_dir.name}: the shared latent over stage 2")
     return curve
+
+
+def save_latent_chart(latent, path, title):
+    """Two panels over the stage-2 steps: the posterior sigma and the spread of the codes of
+    each test set (E_S on sim, E_R on real-like), and the MMD^2 of sim vs real codes beside
+    that of two halves of the sim codes."""
+    from matplotlib.figure import Figure
+    steps = [r["step"] for r in latent]
+    fig = Figure(figsize=(9.6, 4.0))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for test, colour in zip(TESTS, ("tab:blue", "tab:green")):
+        who = "E_S, sim test" if test == "sim" else "E_R, real-like test"
+        left.plot(steps, [r[f"sigma_{test}"] for r in latent], marker="o", markersize=3,
+                  color=colour, label=f"posterior sigma, {who}")
+        left.plot(steps, [r[f"spread_{test}"] for r in latent], marker="s", markersize=3,
+                  color=colour, linestyle=":", label=f"spread across images, {who}")
+    right.plot(steps, [r["mmd"] for r in latent], marker="o", markersize=3, color="tab:red",
+               label="MMD^2, sim vs real-like codes")
+    within = [(r["step"], r["mmd_within_sim"]) for r in latent if r["mmd_within_sim"] is not None]
+    if within:
+        right.plot(*zip(*within), marker="o", markersize=3, color="grey", linestyle="--",
+                   label="MMD^2, two halves of the sim codes")
+    for ax, ylabel in ((left, "code statistic"), (right, "unbiased MMD^2 (median width)")):
+        ax.set_xlabel("stage-2 step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return figures.save_figure(fig, path)
 
 
 def save_chart(points, prior, metric, path, title):

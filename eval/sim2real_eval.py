@@ -31,6 +31,8 @@ Writes to OUT (default RUN/eval-sim2real-<data>/):
   grid.png                       real image | depth | segmentation | ground truth depth | labels
   grid_sim.png                   the same for sim test images (the twin VAE's sim path)
   translations.png               sim | sim -> real and real | real -> sim (modes that translate)
+metrics.json's "latent" (a twin VAE, when the sim data has a test split): where E_S puts the
+sim test images and E_R the real ones in the shared latent space (eval/latent_alignment.py).
 Metric definitions: eval/depth_metrics.py and eval/seg_metrics.py (the pix2pix code).
 """
 from __future__ import annotations
@@ -46,7 +48,7 @@ import tensorflow as tf
 
 from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
-from tfgan3d.eval import depth_metrics, figures, seg_metrics, tables
+from tfgan3d.eval import depth_metrics, figures, latent_alignment, seg_metrics, tables
 from tfgan3d.io import save_npy, to_uint8
 from tfgan3d.models.baselines import train_sim_only_twin, train_supervised_baseline
 
@@ -526,7 +528,7 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
     arrays = predict_set(predict, eval_ds, resolution)
     rows = [_row(f"sim2real twin VAE ({Path(run_dir).name})", "sim2real",
                  score_set(arrays, info, num_classes, **kwargs))]
-    notes, histories, sim_rows = [], {}, None
+    notes, histories, sim_rows, latent = [], {}, None, None
     try:  # the sim test split: the same models, where they had labels
         sim_eval_ds, sim_info = sim2real_data.make_eval_dataset(
             opts.sim_data, split, config=config, role="sim", gt_size=resolution,
@@ -539,6 +541,7 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
         sim_rows = [_row(f"sim2real twin VAE ({Path(run_dir).name}), {how}", "sim2real",
                          score_set(sim_arrays, sim_info, num_classes, **kwargs))]
         save_grid(sim_arrays, out / "grid_sim.png", num_classes, grid_rows, "sim image")
+        latent = latent_alignment.latent_alignment(model, sim_eval_ds, eval_ds)
 
     def add_row(label, role, predict_fn, **extra):
         """Scores a baseline on the real test set and, when there is one, the sim test set."""
@@ -619,11 +622,12 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
     tables.write_json({"run": str(run_dir), "data": source, "split": split,
                        "resolution": _size_hw(resolution), "classes": info["class_names"],
                        "rows": rows, "budget_check": result["budget_check"],
-                       "verdict": result["verdict"], **sim_test, "notes": notes,
+                       "verdict": result["verdict"], **sim_test,
+                       **({"latent": latent} if latent else {}), "notes": notes,
                        "baseline_history": histories, "seconds": round(time.time() - t0, 2)},
                       out / "metrics.json")
     return {"rows": rows, "budget_check": result["budget_check"], "verdict": result["verdict"],
-            **sim_test, "notes": notes, "out": out}
+            **sim_test, **({"latent": latent} if latent else {}), "notes": notes, "out": out}
 
 
 def main(argv=None):
@@ -659,6 +663,8 @@ def main(argv=None):
     print(result["verdict"])
     if "sim_test" in result:
         print(result["sim_test"]["prior_check"])
+    if "latent" in result:
+        print(latent_alignment.describe(result["latent"]))
     for note in result["notes"]:
         print(note)
     return result

@@ -2,6 +2,7 @@
 the program end to end with a stand-in model (the supervised bounds: tests/models/test_baselines.py)."""
 import csv
 import json
+import math
 import types
 
 import numpy as np
@@ -145,9 +146,14 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
                     else tf.fill(tf.concat([shape, [1]], 0), float(value)))
         return decoder
 
+    # Encoders as the twin VAE's: image -> (z_mean, z_log_var). E_S: the image itself, sigma
+    # 1; E_R: the image plus 1, sigma 0.5 (the latent statistics in metrics.json).
     model = types.SimpleNamespace(translate=lambda images, to: -images,
-                                  encoder_sim=lambda image: image,
-                                  code=lambda encoder, image: encoder(image),
+                                  encoder_sim=lambda image, training=False: (
+                                      image, tf.zeros_like(image)),
+                                  encoder_real=lambda image, training=False: (
+                                      image + 1.0, tf.fill(tf.shape(image), math.log(0.25))),
+                                  code=lambda encoder, image: encoder(image)[0],
                                   depth_decoder=constant(5.0), seg_decoder=constant(3, True),
                                   depth_metres=lambda depth: depth)
     monkeypatch.setattr(tfgan3d.export, "load_trained", lambda run, checkpoint=None:
@@ -210,7 +216,13 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     assert (out / "grid_sim.png").stat().st_size > 0
     assert [r["miou"] for r in json.loads((out / "comparison.json").read_text())[
         "sim_test"]["rows"]] == [r["miou"] for r in sim["rows"]]
-    assert "sim2real" in capsys.readouterr().out
+    latent = metrics["latent"]          # E_S on the 2 sim test images, E_R on the 2 real ones
+    assert (latent["images_sim"], latent["images_real"], latent["code_size"]) == (2, 2, 16 * 16 * 3)
+    assert latent["sigma_sim"] == pytest.approx(1.0) and latent["sigma_real"] == pytest.approx(0.5)
+    assert latent["mmd_within_sim"] is None        # too few sim images for two halves
+    assert result["latent"] == pytest.approx(latent)
+    printed = capsys.readouterr().out
+    assert "sim2real" in printed and "latent: sigma sim 1.000 real 0.500" in printed
 
 
 def test_prior_is_the_per_pixel_mean_depth_and_majority_class():
