@@ -92,6 +92,8 @@ def _encode(encoder, dataset, limit):
         count += len(images)
         if count >= limit:
             break
+    if not means:
+        return np.zeros((0, 1)), np.zeros((0, 1))
     return np.concatenate(means), np.concatenate(log_vars)
 
 
