@@ -126,7 +126,18 @@ def sim2real_evaluation(metrics: dict) -> str:
                  f"{'holds' if verdict_ok else 'does not hold'}"
                  f"{'' if budget_ok else ' (but the budget check fails)'}</b>: "
                  f"{_e(verdict)}</li>\n")
-    return text + "</ul>\n"
+    text += "</ul>\n"
+    latent = metrics.get("latent")
+    if latent:
+        within = latent.get("mmd_within_sim")
+        text += ("<p class='latent'>shared latent (eval/latent_alignment.py): posterior sigma "
+                 f"E_S on sim {_num(latent.get('sigma_sim'))}, E_R on real "
+                 f"{_num(latent.get('sigma_real'))}; spread of the codes across images "
+                 f"{_num(latent.get('spread_sim'))} / {_num(latent.get('spread_real'))}; MMD&sup2; "
+                 f"of sim and real codes {_num(latent.get('mmd'))}"
+                 + (f" (two halves of sim: {_num(within)})" if within is not None else "")
+                 + "</p>\n")
+    return text
 
 
 def fcr_per_class(table: dict) -> str:

@@ -135,3 +135,12 @@ def test_a_sim2real_verdict_is_red_when_its_budget_check_fails():
     assert "<td>0.3</td>" in text and "<td>0.752</td>" in text      # ours, the seed's
     ok = report_modes.sim2real_evaluation({**metrics, "budget_check": "Budget check: passes"})
     assert "<li class='holds'><b>holds</b>" in ok
+    assert "shared latent" not in ok
+
+
+def test_a_sim2real_evaluation_shows_where_the_encoders_put_the_domains():
+    latent = {"sigma_sim": 0.86, "sigma_real": 0.048, "spread_sim": 0.129, "spread_real": 0.039,
+              "mmd": 0.846, "mmd_within_sim": 0.0006}
+    text = report_modes.sim2real_evaluation({"rows": [], "latent": latent})
+    assert "E_R on real 0.048" in text and "MMD&sup2; of sim and real codes 0.846" in text
+    assert "(two halves of sim: 0.0006)" in text
