@@ -112,13 +112,18 @@ def latent_alignment(model, sim_dataset, real_dataset, limit: int = 256) -> dict
 
 def run_latent_alignment(run_dir, checkpoint=None, split="test", limit: int = 256):
     """`latent_alignment` of a sim2real run (its newest whole checkpoint, or `checkpoint`) on
-    the test splits of its own sim and real data; None for a model without both encoders."""
+    the test splits of its own sim and real data; None for a model without both encoders or
+    data without both test splits (as `eval sim2real` then reports none)."""
     from tfgan3d.data import sim2real_data
     from tfgan3d.export import load_trained
     config, model, _ = load_trained(run_dir, checkpoint)
     opts = sim2real_data.data_options(config)
-    sim_ds, _ = sim2real_data.make_eval_dataset(opts.sim_data, split, config=config, role="sim")
-    real_ds, _ = sim2real_data.make_eval_dataset(opts.real_data, split, config=config)
+    try:
+        sim_ds, _ = sim2real_data.make_eval_dataset(opts.sim_data, split, config=config,
+                                                    role="sim")
+        real_ds, _ = sim2real_data.make_eval_dataset(opts.real_data, split, config=config)
+    except sim2real_data.DataError:
+        return None
     return latent_alignment(model, sim_ds, real_ds, limit)
 
 
