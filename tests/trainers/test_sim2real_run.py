@@ -161,3 +161,18 @@ def test_export_serves_depth_and_segmentation(runs, tmp_path):
     assert 0 <= depth_served.min() and depth_served.max() <= config.max_depth
     assert set(sim2real.export_parts(model)) == {"encoder_sim", "encoder_real", "decoder_sim",
                                                  "decoder_real", "depth_decoder", "seg_decoder"}
+
+
+def test_latent_alignment_of_a_trained_run(runs):
+    """eval/latent_alignment.py on run A's newest checkpoint: E_S and E_R on the test splits
+    of its own sim and real data, the code size that of the encoders' output."""
+    from tfgan3d.eval import latent_alignment
+    from tfgan3d.export import load_trained
+    a, _ = runs
+    config, model, _ = load_trained(a)
+    stats = latent_alignment.run_latent_alignment(a)
+    z_mean, _ = model.encoder_sim(tf.zeros((1, config.image_size, config.image_size, 3)))
+    assert stats["code_size"] == int(np.prod(z_mean.shape[1:]))
+    assert stats["images_sim"] == stats["images_real"] == config.n_test
+    assert 0 < stats["sigma_sim"] and 0 < stats["sigma_real"] and stats["mmd_sigma"] > 0
+    assert np.isfinite(stats["mmd"])
