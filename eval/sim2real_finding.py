@@ -3,7 +3,7 @@ real-like test set? Through the multi-seed protocol (tfgan3d.eval.protocol).
 
     python -m tfgan3d.eval sim2real_finding --out runs/sim2real-finding [--seeds 0 1 2]
         [--preset standard|quick|tiny] [--reuse] [--steps N] [--baseline-steps N] [--resolution R]
-        [--run-option KEY=VALUE ...]
+        [--run-option KEY=VALUE ...] [--variant NAME:KEY=VALUE[,KEY=VALUE...] ...]
 
 For each seed S (the seed of the built-in rooms, the initialisation and the input order) one
 sim2real run of the preset trains (builtin:rooms-sim with labels + builtin:rooms-real without;
@@ -19,6 +19,11 @@ stage-2 steps unless --baseline-steps):
   prior           per-pixel mean depth and majority class of the sim training set, no image
 Every arm is also scored on S's sim test set (metrics prefixed sim_; the twin VAE through its
 sim path E_S -> z -> D_depth, D_seg).
+  twin_vae_NAME   (--variant NAME:OPTIONS) a stage-2 variant of the twin VAE: its stage 2
+                  starts from the seed's twin_vae run's end-of-stage-1 checkpoint
+                  (--stage2-from) with the run options OPTIONS (e.g. unpaired:mmd_pairing=
+                  unpaired, frozen:stage2_trains=aux); scored like twin_vae, no baselines of
+                  its own (the seed's are the ones above)
 Writes OUT/seed-S/twin_vae/ (the run, eval/ with the comparison table, grids and translations,
 result.json), OUT/seed-S/<other arm>/result.json (read from that evaluation), and the
 protocol's per_seed.csv, summary.csv, summary.md, protocol.json. A seed's arms after twin_vae
@@ -30,12 +35,14 @@ every model beats the prior, on abs_rel and mIoU: if not, the budget is too smal
 anything); on the sim test set, where it had labels, the twin VAE beats the prior on abs_rel
 and mIoU (a budget check too: if not, its decoders have not learned the task); the twin VAE
 beats sim-only with the same networks on abs_rel and on mIoU; and, for reference, the twin VAE
-beats the sim-only U-Net on both.
+beats the sim-only U-Net on both. Per variant: it beats sim-only with the same networks on
+abs_rel and on mIoU, and it beats the paper's stage 2 (twin_vae) on abs_rel.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -61,8 +68,24 @@ def _beats(a, b, key):
     return a[key] < b[key] if lower_is_better else a[key] > b[key]
 
 
-def claims():
+def claims(variants=()):
     both = ("abs_rel", "miou")
+    return _base_claims(both) + [claim for name in variants for claim in _variant_claims(name)]
+
+
+def _variant_claims(name):
+    arm = f"twin_vae_{name}"
+    return [
+        protocol.Claim(f"{arm} beats sim-only with the same networks on the real-like test set "
+                       "(abs_rel)", lambda r: _beats(r[arm], r["sim_only_twin"], "abs_rel")),
+        protocol.Claim(f"{arm} beats sim-only with the same networks on the real-like test set "
+                       "(mIoU)", lambda r: _beats(r[arm], r["sim_only_twin"], "miou")),
+        protocol.Claim(f"{arm} beats the paper's stage 2 (twin_vae) on the real-like test set "
+                       "(abs_rel)", lambda r: _beats(r[arm], r["twin_vae"], "abs_rel")),
+    ]
+
+
+def _base_claims(both):
     return [
         protocol.Claim("budget check: the real-supervised upper bound beats the sim-only U-Net "
                        "on abs_rel and mIoU",
@@ -123,6 +146,41 @@ def _twin_arm(preset, steps, baseline_steps, resolution, options):
     return run
 
 
+def twin_run_of(twin_dir) -> Path:
+    """The run folder of a seed's finished twin_vae arm (its result.json names it)."""
+    result = json.loads((Path(twin_dir) / protocol.RESULT).read_text())
+    return Path(result["run"])
+
+
+def _variant_arm(twin_dir, preset, steps, resolution, options, variant):
+    def run(seed, arm_dir):
+        t0 = time.time()
+        source = twin_run_of(twin_dir)
+        run_dir = train_run(seed, arm_dir, preset, steps,
+                            {**dict(options or {}), **variant, "stage2_from": str(source)})
+        t1 = time.time()
+        result = sim2real_eval.evaluate_run(run_dir, out=Path(arm_dir) / "eval",
+                                            baseline_steps=0, resolution=resolution)
+        by_role = {row["role"]: row for row in result["rows"]}
+        sim = {row["role"]: row for row in result.get("sim_test", {}).get("rows", [])}
+        return {**{m: by_role["sim2real"].get(m) for m in METRICS},
+                **_sim_metrics(sim.get("sim2real")), "run": str(run_dir),
+                "stage1_from": str(source), "train_seconds": round(t1 - t0, 1),
+                "eval_seconds": round(time.time() - t1, 1)}
+    return run
+
+
+def parse_variant(text) -> tuple[str, dict]:
+    """'NAME:KEY=VALUE[,KEY=VALUE...]' -> (NAME, {KEY: VALUE}) (values as --run-option's)."""
+    name, sep, rest = str(text).partition(":")
+    pairs = rest.split(",")
+    if (not sep or not re.fullmatch(r"[a-z0-9_]+", name)
+            or not all(p.partition("=")[0] and p.partition("=")[1] for p in pairs)):
+        raise ValueError(f"--variant: expected NAME:KEY=VALUE[,KEY=VALUE...] with NAME of "
+                         f"a-z, 0-9 and _, got {text!r}")
+    return name, _options(pairs)
+
+
 def _sim_metrics(row):
     """A sim test-set row's metrics as sim_* keys ({} without the row)."""
     return {f"sim_{m}": row.get(m) for m in METRICS} if row else {}
@@ -143,8 +201,10 @@ def _row_arm(twin_dir, role):
 
 
 def run_finding(out, *, seeds=protocol.DEFAULT_SEEDS, reuse=False, preset="quick", steps=None,
-                baseline_steps=None, resolution=None, options=None) -> dict:
-    """Per seed: train the run, evaluate it and its comparisons; returns the protocol summary."""
+                baseline_steps=None, resolution=None, options=None, variants=None) -> dict:
+    """Per seed: train the run, evaluate it and its comparisons, then each variant
+    ({NAME: run options}, stage 2 from the run's stage 1); returns the protocol summary."""
+    variants = dict(variants or {})
     resolution = resolution or PRESETS[preset]["resolution"]
     exp = protocol.Experiment(out, seeds=seeds, reuse=reuse)
     title = (f"Sim2Real on the built-in rooms ({preset}), real-like test set (sim_*: the sim "
@@ -166,10 +226,26 @@ def run_finding(out, *, seeds=protocol.DEFAULT_SEEDS, reuse=False, preset="quick
         for arm, role in ARMS.items():
             if arm != "twin_vae":
                 exp.run(seed, arm, _row_arm(exp.arm_dir(seed, "twin_vae"), role))
+        for name, variant in variants.items():
+            exp.run(seed, f"twin_vae_{name}",
+                    _variant_arm(exp.arm_dir(seed, "twin_vae"), preset, steps, resolution,
+                                 options, variant))
         print(f"seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
-        exp.write(title=title, claims=claims(), metrics=METRICS + SIM_METRICS, notes=notes)
-    return exp.write(title=title, claims=claims(), metrics=METRICS + SIM_METRICS, notes=notes,
-                     extra={"preset": preset, "resolution": resolution})
+        exp.write(title=title, claims=claims(variants), metrics=METRICS + SIM_METRICS,
+                  notes=notes + _variant_notes(variants))
+    return exp.write(title=title, claims=claims(variants), metrics=METRICS + SIM_METRICS,
+                     notes=notes + _variant_notes(variants),
+                     extra={"preset": preset, "resolution": resolution, "variants": variants})
+
+
+def _variant_notes(variants):
+    if not variants:
+        return ""
+    return (" Variants (not the paper's unless said): " + "; ".join(
+        f"twin_vae_{name}: " + ", ".join(f"{k}={v}" for k, v in opts.items())
+        for name, opts in variants.items())
+        + ", each with stage 2 started from the seed's twin_vae run's end-of-stage-1 checkpoint "
+        "(one stage 1 for all) and the same stage-2 steps.")
 
 
 def _options(pairs):
@@ -200,11 +276,19 @@ def main(argv=None):
                              + ")")
     parser.add_argument("--run-option", action="append", metavar="KEY=VALUE",
                         help="a sim2real config value for every run (e.g. lambda_mmd=2)")
+    parser.add_argument("--variant", action="append", metavar="NAME:KEY=VALUE[,...]",
+                        help="an arm twin_vae_NAME: stage 2 again from the twin VAE's stage 1 "
+                             "with these run options (e.g. unpaired:mmd_pairing=unpaired)")
     protocol.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        variants = dict(parse_variant(v) for v in args.variant or ())
+        options = _options(args.run_option)
+    except ValueError as err:
+        parser.error(str(err))
     summary = run_finding(args.out, seeds=args.seeds, reuse=args.reuse, preset=args.preset,
                           steps=args.steps, baseline_steps=args.baseline_steps,
-                          resolution=args.resolution, options=_options(args.run_option))
+                          resolution=args.resolution, options=options, variants=variants)
     print((Path(args.out) / "summary.md").read_text())
     return summary
 

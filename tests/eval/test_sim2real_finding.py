@@ -45,6 +45,9 @@ def stand_ins(monkeypatch):
         calls.append(("eval", seed, resolution, baseline_steps))
         rows = [{"model": role, "role": role, "abs_rel": a, "miou": m, "rmse": 1.0 + seed}
                 for role, (a, m) in TABLES[seed].items()]
+        if run_dir.parent.name.startswith("twin_vae_"):   # a variant: abs_rel 0.1 lower, mIoU
+            rows[0] = {**rows[0], "abs_rel": rows[0]["abs_rel"] - 0.1,   # 0.2 lower than the
+                       "miou": rows[0]["miou"] - 0.2}                     # paper's stage 2's
         sim_rows = [{"model": role, "role": role, "abs_rel": a, "miou": m}
                     for role, (a, m) in SIM_TABLES[seed].items()]
         result = {"rows": rows, "budget_check": "Budget check: (stand-in)",
@@ -117,3 +120,43 @@ def test_an_evaluation_without_sim_rows_leaves_the_sim_claim_missing_not_failed(
 def test_the_standard_preset_trains_standard_runs_scored_at_256(tmp_path, stand_ins):
     sf.main(["--out", str(tmp_path / "finding"), "--preset", "standard", "--seeds", "0"])
     assert stand_ins == [("train", 0, "standard", {}), ("eval", 0, 256, None)]
+
+
+def test_a_variant_starts_stage_2_from_the_twin_vaes_stage_1_and_gets_its_claims(tmp_path,
+                                                                                  stand_ins):
+    out = tmp_path / "finding"
+    summary = sf.main(["--out", str(out), "--preset", "tiny", "--seeds", "0", "1",
+                       "--run-option", "lambda_mmd=2", "--variant",
+                       "unpaired:mmd_pairing=unpaired,lambda_kl=0.5"])
+    twin_run = out / "seed-0" / "twin_vae" / "00001-sim2real-tiny-run"
+    assert stand_ins[:4] == [
+        ("train", 0, "tiny", {"lambda_mmd": 2}), ("eval", 0, 16, None),
+        ("train", 0, "tiny", {"lambda_mmd": 2, "mmd_pairing": "unpaired", "lambda_kl": 0.5,
+                              "stage2_from": str(twin_run)}),
+        ("eval", 0, 16, 0)]                   # scored without baselines of its own
+    rows = {(r["seed"], r["arm"]): r for r in summary["per_seed_rows"]}
+    assert rows[0, "twin_vae_unpaired"]["abs_rel"] == pytest.approx(0.20)
+    assert rows[1, "twin_vae_unpaired"]["miou"] == pytest.approx(0.22)
+    verdicts = {v["claim"]: v for v in summary["verdicts"]}
+    assert len(verdicts) == 9
+    beats_twin = verdicts["twin_vae_unpaired beats sim-only with the same networks on the "
+                          "real-like test set (abs_rel)"]
+    assert beats_twin["per_seed"] == {0: True, 1: True}          # 0.20 < 0.35, 0.26 < 0.34
+    miou = verdicts["twin_vae_unpaired beats sim-only with the same networks on the real-like "
+                    "test set (mIoU)"]
+    assert miou["per_seed"] == {0: False, 1: False}              # 0.20 < 0.30, 0.22 < 0.30
+    paper = verdicts["twin_vae_unpaired beats the paper's stage 2 (twin_vae) on the real-like "
+                     "test set (abs_rel)"]
+    assert paper["holds"]
+    assert "twin_vae_unpaired: mmd_pairing=unpaired, lambda_kl=0.5" in (
+        out / "summary.md").read_text()
+    assert json.loads((out / "protocol.json").read_text())["variants"] == {
+        "unpaired": {"mmd_pairing": "unpaired", "lambda_kl": 0.5}}
+
+
+@pytest.mark.parametrize("bad", ["unpaired", "Un paired:a=1", "x:", "x:novalue"])
+def test_a_malformed_variant_is_named(bad, capsys):
+    with pytest.raises(SystemExit):
+        sf.main(["--variant", bad])
+    assert f"--variant: expected NAME:KEY=VALUE[,KEY=VALUE...] with NAME of a-z, 0-9 and _, " \
+           f"got {bad!r}" in capsys.readouterr().err
