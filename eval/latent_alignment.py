@@ -10,8 +10,8 @@ codes, which is what the real path E_R -> D_depth, D_seg needs. These numbers do
   spread_sim, spread_real    mean over code values of the standard deviation of z_mean across
                              the images (near 0: the encoder gives every image one code)
   centroid_distance          |mean z_mean of the sim images - mean z_mean of the real ones|
-  mmd                        unbiased MMD^2 (Gretton et al. 2012, eq 3) between the two sets of
-                             z_mean, Gaussian kernel of width `mmd_sigma`
+  mmd                        unbiased MMD^2 (Gretton et al. 2012, eq 3; losses.mmd_rbf_unbiased)
+                             between the two sets of z_mean, Gaussian kernel of width `mmd_sigma`
   mmd_sigma                  the median pairwise distance of the pooled z_mean (the median
                              heuristic), so the kernel sees the codes' own scale; the training
                              loss's sqrt(D) width is far wider than the spread of the means
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfgan3d import losses
+
 FIELDS = ("sigma_sim", "sigma_real", "spread_sim", "spread_real", "centroid_distance", "mmd",
           "mmd_within_sim", "mmd_sigma", "images_sim", "images_real", "code_size")
 
@@ -39,17 +41,9 @@ def _pairwise_sq(a, b):
     return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
 
 
-def mmd_unbiased(x, y, sigma: float) -> float:
-    """Unbiased MMD^2 of the rows of x (m >= 2) and y (n >= 2), kernel exp(-d^2 / (2 sigma^2)):
-    the same estimator as `tfgan3d.losses.mmd_rbf_unbiased`, in float64."""
-    x, y = _flat(x), _flat(y)
-    m, n = len(x), len(y)
-    if m < 2 or n < 2:
-        raise ValueError(f"mmd_unbiased: expected at least 2 rows each, got {m} and {n}")
-    k = lambda a, b: np.exp(-_pairwise_sq(a, b) / (2.0 * sigma ** 2))  # noqa: E731
-    kxx, kyy = k(x, x), k(y, y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * k(x, y).mean())
+def _mmd(x, y, width):
+    """The training loss's unbiased estimator (`losses.mmd_rbf_unbiased`), as a float."""
+    return float(losses.mmd_rbf_unbiased(x, y, width))
 
 
 def median_distance(x) -> float:
@@ -76,8 +70,8 @@ def alignment_stats(mean_sim, log_var_sim, mean_real, log_var_real) -> dict:
             "sigma_real": float(np.exp(0.5 * _flat(log_var_real)).mean()),
             "spread_sim": float(ms.std(0).mean()), "spread_real": float(mr.std(0).mean()),
             "centroid_distance": float(np.linalg.norm(ms.mean(0) - mr.mean(0))),
-            "mmd": mmd_unbiased(ms, mr, width),
-            "mmd_within_sim": mmd_unbiased(ms[:half], ms[half:], width) if half >= 2 else None,
+            "mmd": _mmd(ms, mr, width),
+            "mmd_within_sim": _mmd(ms[:half], ms[half:], width) if half >= 2 else None,
             "mmd_sigma": width, "images_sim": len(ms), "images_real": len(mr),
             "code_size": int(ms.shape[1])}
 

@@ -62,8 +62,8 @@ def _rows_of(metrics: dict) -> dict:
     return out
 
 
-def _read_metrics(path):
-    """An earlier `eval sim2real`'s metrics.json (None: absent or unreadable)."""
+def _read_json(path):
+    """A JSON file an earlier call wrote (metrics.json, latent.json; None: absent or unreadable)."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -75,7 +75,7 @@ def _latent_of(metrics, step_dir, run_dir, prefix, align):
     computed (`align(run_dir, prefix)`) and written to latent.json; None: not a twin VAE."""
     if metrics.get("latent"):
         return metrics["latent"]
-    saved = _read_metrics(step_dir / "latent.json")
+    saved = _read_json(step_dir / "latent.json")
     if saved is None:
         saved = {"latent": align(run_dir, prefix)}
         tables.write_json(saved, step_dir / "latent.json")
@@ -95,7 +95,7 @@ def run_curve(run_dir, out=None, *, resolution=256, every=None, evaluate=None,
     points, prior, latent = [], {}, []
     for step, prefix in stage2_checkpoints(run_dir, every):
         path = out / f"step-{step:07d}" / "metrics.json"
-        metrics = _read_metrics(path)
+        metrics = _read_json(path)
         if metrics is None or list(metrics.get("resolution") or ()) != [resolution, resolution]:
             evaluate(run_dir, checkpoint=prefix, baseline_steps=0, out=path.parent,
                      resolution=resolution)       # absent, or scored at another size

@@ -135,15 +135,21 @@ def _twin_arm(preset, steps, baseline_steps, resolution, options):
         result = sim2real_eval.evaluate_run(run_dir, out=Path(arm_dir) / "eval",
                                             baseline_steps=baseline_steps,
                                             resolution=resolution)
-        by_role = {row["role"]: row for row in result["rows"]}
-        sim = {row["role"]: row for row in result.get("sim_test", {}).get("rows", [])}
         print(f"seed {seed}: {result['budget_check']}\nseed {seed}: {result['verdict']}"
               + (f"\nseed {seed}: {result['sim_test']['prior_check']}"
                  if "sim_test" in result else ""), flush=True)
-        return {**{m: by_role["sim2real"].get(m) for m in METRICS},
-                **_sim_metrics(sim.get("sim2real")), "run": str(run_dir),
-                "train_seconds": round(t1 - t0, 1), "eval_seconds": round(time.time() - t1, 1)}
+        return _twin_row(result, run_dir, t0, t1)
     return run
+
+
+def _twin_row(result, run_dir, t0, t1, **extra):
+    """An arm's result from an `eval sim2real` of its run: the run's own row (role sim2real) on
+    the real-like and, as sim_*, the sim test set, the run and the times."""
+    by_role = {row["role"]: row for row in result["rows"]}
+    sim = {row["role"]: row for row in result.get("sim_test", {}).get("rows", [])}
+    return {**{m: by_role["sim2real"].get(m) for m in METRICS},
+            **_sim_metrics(sim.get("sim2real")), "run": str(run_dir), **extra,
+            "train_seconds": round(t1 - t0, 1), "eval_seconds": round(time.time() - t1, 1)}
 
 
 def twin_run_of(twin_dir) -> Path:
@@ -161,12 +167,7 @@ def _variant_arm(twin_dir, preset, steps, resolution, options, variant):
         t1 = time.time()
         result = sim2real_eval.evaluate_run(run_dir, out=Path(arm_dir) / "eval",
                                             baseline_steps=0, resolution=resolution)
-        by_role = {row["role"]: row for row in result["rows"]}
-        sim = {row["role"]: row for row in result.get("sim_test", {}).get("rows", [])}
-        return {**{m: by_role["sim2real"].get(m) for m in METRICS},
-                **_sim_metrics(sim.get("sim2real")), "run": str(run_dir),
-                "stage1_from": str(source), "train_seconds": round(t1 - t0, 1),
-                "eval_seconds": round(time.time() - t1, 1)}
+        return _twin_row(result, run_dir, t0, t1, stage1_from=str(source))
     return run
 
 

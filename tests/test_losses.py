@@ -34,3 +34,11 @@ def test_masked_l1_ignores_invalid_pixels():
     assert float(losses.masked_l1_loss(target, pred)) == pytest.approx((0.5 + 97 + 1) / 4)
     # An all-invalid batch contributes nothing rather than NaN.
     assert float(losses.masked_l1_loss(target, pred, np.zeros_like(mask))) == 0.0
+
+
+def test_unbiased_mmd_worked_example():
+    # x = {0, 2}, y = {1, 3}, sigma 1: k(0, 2) = k(1, 3) = e^-2; across, three pairs at
+    # distance 1 (e^-0.5) and one at 3 (e^-4.5).
+    expected = 2 * math.exp(-2) - 2 * (3 * math.exp(-0.5) + math.exp(-4.5)) / 4
+    value = losses.mmd_rbf_unbiased(np.array([[0.0], [2.0]]), np.array([[1.0], [3.0]]), 1.0)
+    assert float(value) == pytest.approx(expected, rel=1e-5)
