@@ -98,9 +98,13 @@ class Sim2RealConfig(config_lib.TrainConfig):
         "standard": dict(batch_size=4, image_size=64, levels=4, width_mult=0.25, res_blocks=1,
                          n_train=1500, n_test=100, stage1_steps=5000, stage2_steps=5000,
                          lr=5e-4, checkpoint_every=500, log_every=50, sample_every=1000),
+        # quick: 1000 + 1000 steps (issue 10). At 300 + 200 the twin VAE scored at the prior on
+        # the sim test set in 3 of 3 seeds. Measured on seed 0 (eval sim2real_curve): 300 +
+        # 1500 beat the prior's sim abs_rel 0.279 by only 0.010, while 1000 + 1000 beat it by
+        # 0.033 (0.246), mIoU 0.274 vs 0.234: the longer stage 1 is what the encoders need.
         "quick": dict(batch_size=4, image_size=64, levels=4, width_mult=0.25, res_blocks=1,
-                      n_train=300, n_test=30, stage1_steps=300, stage2_steps=200, lr=5e-4,
-                      checkpoint_every=100, log_every=25, sample_every=100),
+                      n_train=300, n_test=30, stage1_steps=1000, stage2_steps=1000, lr=5e-4,
+                      checkpoint_every=250, log_every=25, sample_every=250),
         "tiny": dict(batch_size=2, image_size=16, levels=2, width_mult=0.125, res_blocks=0,
                      n_train=6, n_test=2, stage1_steps=4, stage2_steps=4, lr=1e-3,
                      data_check="all", checkpoint_every=2, log_every=2, sample_every=4,
