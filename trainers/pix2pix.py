@@ -75,7 +75,11 @@ class Pix2PixConfig(config_lib.TrainConfig):
         "standard": dict(batch_size=4, steps=20_000, sim_size=64, load_size=72, crop_size=64,
                          n_down=6, ngf=32, ndf=32, bottleneck_norm=False, n_train=1500,
                          n_test=150, checkpoint_every=1000, log_every=100, sample_every=2000),
-        "quick": dict(batch_size=4, steps=1200, sim_size=64, load_size=72, crop_size=64,
+        # quick: 2400 steps (24 passes over 400 pairs), was 1200. At 1200 the 2x2 finding held
+        # on the virtual test set in 2 of 3 seeds (seeds 0 1 2): seed 2's virtual-trained model
+        # was under-trained (back wall too far, checkerboard, objects as blobs; abs_rel 0.224
+        # vs 0.156 and 0.192 in seeds 0 and 1), and standard's longer training held on both.
+        "quick": dict(batch_size=4, steps=2400, sim_size=64, load_size=72, crop_size=64,
                       n_down=6, ngf=32, ndf=32, bottleneck_norm=False, n_train=400, n_test=50,
                       checkpoint_every=200, log_every=50, sample_every=400),
         "tiny": dict(batch_size=2, steps=20, sim_size=32, load_size=36, crop_size=32, n_down=5,
