@@ -56,3 +56,24 @@ def test_a_threshold_that_drops_everything_names_the_best_pair(tmp_path):
 def test_threshold_outside_zero_one_is_refused(split):
     with pytest.raises(ValueError, match="expected a value in"):
         quality.filter_pairs(split, -0.5)
+
+
+def test_a_map_exactly_at_the_threshold_is_kept_and_one_pixel_more_is_dropped(tmp_path):
+    # "at most": c is 24 of 80 pixels invalid (exactly 0.3; 1 - mean(valid) reads
+    # 0.30000000000000004), b is 16 of 80 (0.2). The threshold keeps each at its own value and
+    # drops it just below; e is one pixel more than 0.3 (25 of 80) and is dropped at 0.3.
+    for name, rows in (("b", 2), ("c", 3)):
+        _write_pair(tmp_path, name, rows)
+    (tmp_path / "depth").mkdir(exist_ok=True)
+    _write_pair(tmp_path, "e", 3)
+    raw = np.array(Image.open(tmp_path / "depth" / "e.png"))
+    raw[3, 0] = 0
+    Image.fromarray(raw).save(tmp_path / "depth" / "e.png")
+    files = paired.discover_pairs(tmp_path, split="train")
+    assert quality.filter_pairs(files, 0.3)[0].names == ["b", "c"]
+    assert quality.filter_pairs(files, 0.2)[0].names == ["b"]
+    assert quality.filter_pairs(files, 0.2999)[0].names == ["b"]
+    assert quality.filter_pairs(files, 0.3125)[0].names == ["b", "c", "e"]
+    with pytest.raises(DataError):
+        quality.filter_pairs(files, 0.1999)
+    assert [quality.invalid_pixels(files, i) for i in range(3)] == [(16, 80), (24, 80), (25, 80)]

@@ -12,6 +12,7 @@ and 4 % of the others (31 % of all pairs).
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import os
 
 import numpy as np
@@ -21,8 +22,8 @@ from tfgan3d.data import images
 from tfgan3d.data.images import DataError
 
 
-def invalid_fraction(files, i: int) -> float:
-    """Fraction of invalid depth pixels of pair `i` of a PairedFiles (folders or aligned)."""
+def invalid_pixels(files, i: int) -> tuple[int, int]:
+    """(invalid depth pixels, all pixels) of pair `i` of a PairedFiles (folders or aligned)."""
     if files.layout == "aligned":
         path = files.inputs[i]
         data = tf.io.read_file(os.fspath(path))
@@ -30,7 +31,22 @@ def invalid_fraction(files, i: int) -> float:
         valid = valid.numpy()
     else:
         _, valid = images.read_depth(files.depths[i], files.spec)
-    return float(1.0 - np.mean(valid))
+    valid = np.asarray(valid, bool)
+    return int(valid.size - np.count_nonzero(valid)), int(valid.size)
+
+
+def invalid_fraction(files, i: int) -> float:
+    """Fraction of invalid depth pixels of pair `i` (invalid / all, from the pixel counts)."""
+    invalid, total = invalid_pixels(files, i)
+    return invalid / total
+
+
+def within(invalid: int, total: int, max_invalid_fraction: float) -> bool:
+    """Whether `invalid` of `total` pixels is at most `max_invalid_fraction`, compared exactly
+    (as fractions of the counts and of the threshold as written): 24 of 80 is at most 0.3,
+    where 1 - mean(valid) would read 0.30000000000000004 and be dropped."""
+    threshold = fractions.Fraction(repr(float(max_invalid_fraction)))
+    return fractions.Fraction(invalid, total) <= threshold
 
 
 def filter_pairs(files, max_invalid_fraction: float | None):
@@ -47,16 +63,21 @@ def filter_pairs(files, max_invalid_fraction: float | None):
     """
     if max_invalid_fraction is None or max_invalid_fraction >= 1.0:
         return files, []
+    if files.layout == "shards":            # counted from the manifest, filtered in the stream
+        from tfgan3d.data import shards
+        return shards.filter_pair_shards(files, max_invalid_fraction)
     if not 0.0 <= max_invalid_fraction <= 1.0:
         raise ValueError(f"max_invalid_fraction: expected a value in [0, 1], got "
                          f"{max_invalid_fraction}")
-    fractions = [invalid_fraction(files, i) for i in range(len(files))]
-    keep = [i for i, f in enumerate(fractions) if f <= max_invalid_fraction]
+    counts = [invalid_pixels(files, i) for i in range(len(files))]
+    shares = [invalid / total for invalid, total in counts]
+    keep = [i for i, (invalid, total) in enumerate(counts)
+            if within(invalid, total, max_invalid_fraction)]
     if not keep:
-        best = int(np.argmin(fractions))
+        best = int(np.argmin(shares))
         raise DataError(f"{files.root}: --max-invalid-fraction {max_invalid_fraction} drops "
                         f"every training pair (the best, {files.names[best]}, has "
-                        f"{fractions[best]:.3f} invalid)")
+                        f"{shares[best]:.3f} invalid)")
 
     def pick(values):
         return None if values is None else [values[i] for i in keep]
@@ -64,5 +85,5 @@ def filter_pairs(files, max_invalid_fraction: float | None):
     kept = dataclasses.replace(files, inputs=pick(files.inputs), depths=pick(files.depths),
                                labels=pick(files.labels), names=pick(files.names))
     kept_set = set(keep)
-    dropped = [(files.names[i], fractions[i]) for i in range(len(files)) if i not in kept_set]
+    dropped = [(files.names[i], shares[i]) for i in range(len(files)) if i not in kept_set]
     return kept, dropped
