@@ -81,6 +81,10 @@ def discover_pairs(root, split="train", layout="auto", spec=None, *, strict=True
     if not root.is_dir():
         raise DataError(f"{root}: expected a data set folder, found "
                         f"{'a file' if root.exists() else 'nothing'}")
+    from tfgan3d.data import shards        # a shard set: streamed records (data/shards.py)
+    sharded = shards.shard_folder(root, split)
+    if sharded is not None:
+        return shards.discover_pair_shards(sharded, spec)
     folder = split_folder(root, split)
     meta = load_dataset_json(root, folder) if folder != root else load_dataset_json(root)
     spec = (spec or DepthSpec()).resolve(spec_defaults(meta))
@@ -154,6 +158,9 @@ def validate_pairs(files, check="all", *, max_errors=10):
     """
     if check not in ("all", "headers", "first"):
         raise ValueError(f"check must be 'all', 'headers' or 'first', got {check!r}")
+    if files.layout == "shards":            # the stream checks each record as it reads it
+        from tfgan3d.data import shards
+        return shards.validate_pair_shards(files)
     errors = []
     for i in range(len(files)):
         decode = check == "all" or (check == "first" and i == 0)
@@ -320,6 +327,14 @@ def make_pix2pix_dataset(files, *, load_size=286, crop_size=256, batch_size=1, t
     """
     if len(files) == 0:
         raise DataError(f"{files.root}: no pairs to build a data set from")
+    if files.layout == "shards":            # streamed from TFRecord shards, never loaded whole
+        from tfgan3d.data import shards
+        return shards.make_pix2pix_dataset(
+            files, load_size=load_size, crop_size=crop_size, batch_size=batch_size,
+            training=training, flip=flip, shuffle=shuffle, deterministic=deterministic,
+            seed=seed, max_depth=max_depth, repeat=repeat,
+            num_parallel_calls=num_parallel_calls, labels=labels,
+            drop_remainder=drop_remainder)
     if labels and files.labels is None:
         raise DataError(f"{files.root}: labels asked for, found no labels/ folder")
     crop = size_hw(crop_size, "crop_size")

@@ -11,6 +11,9 @@ Sources, for `make_refine_datasets(source_synthetic, source_real)` and `labeled_
                    (0) -> -1; 64 x 64 unless `image_size` says otherwise (224 x 224 in the
                    paper). No labels in training; the test set's labels are the exact depth
                    maps of its real-like scenes, in the same scale.
+    SHARDS         a refine shard set (`python -m tfgan3d.tools.make_dataset --domain eyes
+                   --layout shards`, `tfgan3d.data.shards`): ROOT/synthetic, ROOT/real and
+                   ROOT/test shard folders (or one of them), streamed from disk in training.
     FOLDER         synthetic: FOLDER/labels.csv with a header, a `file` column (relative to
                    FOLDER) and label columns (e.g. gaze_x,gaze_y,gaze_z); real: a folder of
                    images, no labels. PNG (8 or 16 bit, scaled by 255 or 65535) or JPEG, grey or
@@ -28,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan3d.data import eyes as eye_sim
-from tfgan3d.data import builtin
+from tfgan3d.data import builtin, shards
 from tfgan3d.data.images import IMAGE_EXTENSIONS, DataError, probe_image
 from tfgan3d.data.folders import list_images
 
@@ -65,13 +68,14 @@ def _resize(images, size):
                                                           np.float32)
 
 
-def render_builtin(name, role, n, size, seed):
-    """(images, labels) of `n` examples of a built-in set's role, rendered now (no cache)."""
+def render_builtin(name, role, n, size, seed, offset=0):
+    """(images, labels) of `n` examples of a built-in set's role, rendered now (no cache),
+    starting at example `offset` (a set rendered in chunks equals one rendered whole)."""
     if name == "eyes":
         images, labels = [], []
         for start in range(0, n, 1000):
             part = eye_sim.render_split(_EYE_SPLIT[role], min(1000, n - start), seed=seed,
-                                        offset=start)
+                                        offset=offset + start)
             images.append(2.0 * part["image"] - 1.0)
             if role != "real":  # the real-train split has no labels to read
                 labels.append(np.concatenate([part["gaze"], part["pupil"]], axis=1))
@@ -89,7 +93,7 @@ def render_builtin(name, role, n, size, seed):
     images = np.zeros((n, *size, 1), np.float32)
     labels = np.zeros((n, *size, 1) if role == "test" else (n, 0), np.float32)
     for i in range(n):
-        scene = render_scene(_DEPTH_START[role] + i, domain, size[0], size[1], seed)
+        scene = render_scene(_DEPTH_START[role] + offset + i, domain, size[0], size[1], seed)
         images[i, ..., 0] = depth_to_unit(scene["depth" if role == "synthetic" else
                                                 "sensor_depth"])
         if role == "test":
@@ -225,9 +229,11 @@ def check_image_files(paths, where, seed=0, decode_checks=_DECODE_CHECKS):
     return next(iter(sizes))
 
 
-def _decode(path, channels, native, size):
-    """Image file -> float32 [H, W, C] in [-1, 1]; `native` is the size found by validation."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, dtype=tf.float32,
+def _decode(path, channels, native, size, *, encoded=False):
+    """Image file (or its bytes, `encoded`) -> float32 [H, W, C] in [-1, 1]; `native` is the
+    size found by validation."""
+    data = path if encoded else tf.io.read_file(path)
+    image = tf.io.decode_image(data, channels=channels, dtype=tf.float32,
                                expand_animations=False)  # 8 bit / 255, 16 bit / 65535
     image = tf.ensure_shape(image, [*native, channels])
     if tuple(native) != tuple(size):
@@ -253,6 +259,9 @@ def _resolve(source, role, *, n, image_size, seed, label_columns, cache_dir):
                 "names": names if labels.ndim == 2 and labels.shape[1] else (),
                 "where": source}
     folder = Path(source).expanduser()
+    sharded = shards.shard_folder(folder, role) if folder.is_dir() else None
+    if sharded is not None:
+        return _shard_part(sharded, role, n)
     if role == "real":
         paths, labels, names = list_images(folder, IMAGE_EXTENSIONS), None, ()
         where = folder
@@ -269,8 +278,55 @@ def _resolve(source, role, *, n, image_size, seed, label_columns, cache_dir):
             "where": where}
 
 
+def _shard_part(folder, role, n):
+    """{"shards", ...} of a refine shard folder: read as a stream by `_dataset`."""
+    manifest = shards.read_manifest(folder)
+    if manifest["kind"] != "refine":
+        raise DataError(f"{folder}: expected simgan image shards (kind 'refine'), found "
+                        f"{manifest['kind']!r} shards")
+    meta = manifest["meta"]
+    count = int(manifest["n"]) if n is None else min(int(n), int(manifest["n"]))
+    label_shape = tuple(meta.get("label_shape", ())) if role != "real" else (0,)
+    return {"shards": shards.shard_paths(folder), "count": count, "limited": n is not None,
+            "size": tuple(meta["image_size"]), "label_shape": label_shape,
+            "names": tuple(meta.get("label_names", ())) if role != "real" else (),
+            "where": folder}
+
+
+def _shard_dataset(part, key_label, *, size, channels, seed, shuffle_buffer):
+    """Endless, shuffled {"image", "label"} of a refine shard folder, streamed: shards in a
+    reshuffled order, read several at once, a bounded buffer of encoded records."""
+    features = {"image": tf.io.FixedLenFeature([], tf.string)}
+    if key_label:
+        features["label"] = tf.io.FixedLenFeature(part["label_shape"], tf.float32)
+    limited = part["limited"]
+    ds = shards.record_stream(part["shards"], shuffle=not limited, seed=seed,
+                              repeat=not limited)
+    ds = ds.map(lambda r: tf.io.parse_single_example(r, features),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if limited:                       # the first `count` records, in file order, repeated
+        ds = ds.take(part["count"]).repeat()
+    ds = ds.shuffle(min(part["count"], shuffle_buffer, 4 * shards.SHUFFLE_BUFFER), seed=seed,
+                    reshuffle_each_iteration=True)
+    return ds.map(lambda item: {**item, "image": _decode(item["image"], channels, part["size"],
+                                                         size, encoded=True)},
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _count(part) -> int:
+    return part["count"] if "count" in part else len(part["labels"])
+
+
+def _label_shape(part) -> tuple:
+    return part["label_shape"] if "label_shape" in part else tuple(part["labels"].shape[1:])
+
+
 def _dataset(part, key_label, *, batch_size, size, channels, seed, shuffle_buffer):
-    n = len(part["labels"])
+    n = _count(part)
+    if "shards" in part:
+        ds = _shard_dataset(part, key_label, size=size, channels=channels, seed=seed,
+                            shuffle_buffer=shuffle_buffer)
+        return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     if "images" in part:
         images = _resize(part["images"], size)
         if channels == 3 and images.shape[-1] == 1:
@@ -321,7 +377,9 @@ def make_refine_datasets(source_synthetic, source_real=None, *, batch_size, imag
     if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if source_real is None:
-        if not builtin.is_builtin(source_synthetic):
+        if not builtin.is_builtin(source_synthetic) and not (
+                Path(source_synthetic).expanduser().is_dir() and
+                shards.shard_folder(Path(source_synthetic).expanduser(), "real") is not None):
             raise DataError(f"source_real is required when source_synthetic is a folder "
                             f"({source_synthetic})")
         source_real = source_synthetic
@@ -341,8 +399,8 @@ def make_refine_datasets(source_synthetic, source_real=None, *, batch_size, imag
     synthetic_ds = _dataset(synthetic, True, seed=seed, **options)
     real_ds = _dataset(real, False, seed=seed + 1, **options)
     info = {"image_shape": (*size, channels), "label_names": tuple(synthetic["names"]),
-            "label_shape": tuple(synthetic["labels"].shape[1:]),
-            "n_synthetic": len(synthetic["labels"]), "n_real": len(real["labels"]),
+            "label_shape": _label_shape(synthetic),
+            "n_synthetic": _count(synthetic), "n_real": _count(real),
             "source_synthetic": str(source_synthetic), "source_real": str(source_real),
             "value_range": (-1.0, 1.0)}
     return synthetic_ds, real_ds, info
@@ -367,5 +425,12 @@ def labeled_test_set(source, *, n=None, image_size=None, seed=0, grey=True, labe
         if not grey and source != "builtin:depth":
             images = np.repeat(images, 3, axis=-1)
         return images, part["labels"]
+    if "shards" in part:               # a test set is read whole, as a folder's is
+        part = dict(part, limited=True)
+        ds = _shard_dataset(part, True, size=size, channels=1 if grey else 3, seed=seed,
+                            shuffle_buffer=1).take(part["count"]).batch(1024)
+        batches = [(b["image"].numpy(), b["label"].numpy()) for b in ds]
+        return (np.concatenate([b[0] for b in batches]).astype(np.float32),
+                np.concatenate([b[1] for b in batches]).astype(np.float32))
     return _load_folder_images(part["paths"], 1 if grey else 3, part["size"], size), \
         part["labels"]
