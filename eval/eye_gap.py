@@ -40,12 +40,12 @@ real-like, one eye per row).
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d.eval import figures, gaze, tables
 from tfgan3d.io import to_uint8
 
@@ -134,8 +134,8 @@ def run_report(out, *, seed=0, n_train, n_test, n_real, estimator_steps, batch_s
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval eye_gap",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval eye_gap",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--out", default="runs/eye-gap", help="output folder")
     parser.add_argument("--seed", type=int, default=0)

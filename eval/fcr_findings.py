@@ -24,13 +24,13 @@ Outputs: OUT/summary.md (mean +- std, per seed, verdicts), OUT/per_class.md, pro
 """
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d.eval import protocol, tables
 from tfgan3d.io import write_json
@@ -195,8 +195,8 @@ def preset_budget(preset) -> tuple[int, int]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tfgan3d.eval.fcr_findings",
-                                     description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m tfgan3d.eval.fcr_findings",
+                                description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output folder")
     protocol.add_arguments(parser)
     parser.add_argument("--preset", default="quick", choices=config_lib.PRESETS)

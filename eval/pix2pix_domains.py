@@ -23,9 +23,9 @@ finding holds on a test set when in-domain is better on both metrics in every se
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d.eval import pix2pix_eval, protocol, tables
 
@@ -137,8 +137,8 @@ def run_experiment(out, *, preset="quick", sources=None, extra=None, reuse=False
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval domains",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval domains",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/pix2pix-domains")
     parser.add_argument("--preset", default="quick", choices=config_lib.PRESETS)
     parser.add_argument("--virtual", default="builtin:scenes-virtual")

@@ -13,13 +13,13 @@ ground-truth pixels only.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d.eval import depth_metrics, figures, tables
 from tfgan3d.io import save_npy, to_uint8
 
@@ -84,8 +84,8 @@ def evaluate_run(run_dir, *, data: str | None = None, split: str = "test", out=N
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval pix2pix",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval pix2pix",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run folder")
     parser.add_argument("--data", help="test data (default: the run's test data)")
     parser.add_argument("--split", default="test")

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d import render_child
 from tfgan3d.io import atomic_write
 from tfgan3d.eval.palette import CEILING, EMPTY, NUM_CLASSES, PALETTE
@@ -375,7 +376,7 @@ def _parse_size(text):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="tfgan3d-render",
         description="Render voxel scenes of a .npy file (labels (N, X, H, Z) or (X, H, Z), or "
                     "probabilities (N, X, H, Z, 12)) off-screen to PNG.")
@@ -418,7 +419,6 @@ def _load_scenes(parser, path):
 def main(argv=None):
     """Command-line entry point; returns the exit status (1 with one `error:` line for an
     unreadable file; --debug for the traceback)."""
-    from tfgan3d import cli
     return cli.run(_main, argv)
 
 

@@ -16,7 +16,6 @@ opens it in headless Chromium.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import html
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d.eval import report_modes, tables
 
 MODES = ("pix2pix", "simgan", "sim2real", "fcr_alphagan")
@@ -468,8 +468,8 @@ def build(folders, out, *, title="tfgan3d report", total_seconds=None, demo=None
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval report",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval report",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", metavar="FOLDER",
                         help="experiment or run folders (or folders that hold them)")
     parser.add_argument("--out", default="runs/report", help="page folder (index.html, assets/)")

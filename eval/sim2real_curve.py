@@ -18,10 +18,10 @@ curve_latent.png. Steps scored before `eval sim2real` reported it get it compute
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d.eval import figures, latent_alignment, tables
 
@@ -184,8 +184,8 @@ def save_chart(points, prior, metric, path, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval sim2real_curve",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval sim2real_curve",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run folder of a sim2real training")
     parser.add_argument("--out", help="output folder (default RUN/eval-sim2real-curve)")
     parser.add_argument("--resolution", type=int, default=256,

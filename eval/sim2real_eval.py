@@ -37,7 +37,6 @@ Metric definitions: eval/depth_metrics.py and eval/seg_metrics.py (the pix2pix c
 """
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import time
@@ -46,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfgan3d import cli
 from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.eval import depth_metrics, figures, latent_alignment, seg_metrics, tables
@@ -631,8 +631,8 @@ def evaluate_run(run_dir, *, data=None, split="test", resolution=256, baseline_s
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval sim2real",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval sim2real",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run folder of a sim2real training")
     parser.add_argument("--data", help="real test data (default: the run's real data)")
     parser.add_argument("--split", default="test")

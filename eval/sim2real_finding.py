@@ -40,12 +40,12 @@ abs_rel and on mIoU, and it beats the paper's stage 2 (twin_vae) on abs_rel.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
 from pathlib import Path
 
+from tfgan3d import cli
 from tfgan3d.eval import protocol, sim2real_eval
 
 # arm -> the role of its row in eval sim2real's table
@@ -263,8 +263,8 @@ def _options(pairs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval sim2real_finding",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval sim2real_finding",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/sim2real-finding")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--steps", type=int, help="total sim2real steps of each run (split "

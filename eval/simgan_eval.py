@@ -30,13 +30,13 @@ gaze_z columns), and their synthetic labels.csv must have the same columns.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d.eval import figures, gaze, tables
 from tfgan3d.io import to_uint8
 
@@ -255,8 +255,8 @@ def main(argv=None):
     if argv[:1] == ["finding"]:   # the multi-seed experiment (eval/simgan_finding.py)
         from tfgan3d.eval import simgan_finding
         return simgan_finding.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval simgan",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval simgan",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("run", help="simgan run folder")
     parser.add_argument("--n-train", type=int, default=4000,
                         help="synthetic training images, refined for the second estimator")

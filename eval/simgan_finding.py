@@ -24,12 +24,12 @@ comparison on every seed first.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d.eval import eye_gap, gaze, protocol
 
 ARMS = {"synthetic": None, "refined": {}, "no_history": {"use_history": False},
@@ -141,8 +141,8 @@ def _notes(s, steps):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval simgan finding",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-eval simgan finding",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/simgan-finding")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))

@@ -202,3 +202,52 @@ def test_pix2pix_unreadable_test_data_is_an_error(folder_set, tmp_path):
     config = resolve("pix2pix", data=str(root))
     with pytest.raises(DataError, match=rgb.name):
         pix2pix.find_test_files(config, pix2pix.find_files(config, str(root), "train"))
+
+
+# ---- issue 29: one line and exit 1 for malformed and unknown flags in every program ----------
+
+FLAG_ERRORS = [
+    ("tfgan3d.train", ["--mode", "pix2pix", "--steps", "abc"], "--steps: invalid int value"),
+    ("tfgan3d.train", ["--mode", "sim2real", "--seed", "x1"], "--seed: invalid int value"),
+    ("tfgan3d.train", ["--mode", "pix2pix", "--stpes", "3"], "did you mean --steps?"),
+    ("tfgan3d.eval.__main__", ["pix2pix", "RUN", "--batch-size", "abc"], "--batch-size"),
+    ("tfgan3d.eval.__main__", ["fcr", "recons", "RUN", "--bogus"], "--bogus"),
+    ("tfgan3d.eval.__main__", ["render", "x.npy", "--size", "abc"], "--size"),
+    ("tfgan3d.eval.__main__", ["report", "F", "--bogus"], "--bogus"),
+    ("tfgan3d.eval.__main__", ["sim2real", "RUN", "--bogus"], "--bogus"),
+    ("tfgan3d.eval.__main__", ["simgan", "RUN", "--bogus"], "--bogus"),
+    ("tfgan3d.eval.__main__", ["domains", "--seed", "x1"], "--seed"),
+    ("tfgan3d.export", ["RUN", "--out", "O", "--version", "abc"], "--version"),
+    ("tfgan3d.tools.make_dataset", ["--domain", "mars", "--out", "O"], "--domain"),
+    ("tfgan3d.tools.voxel_data", ["stats", "D", "--bogus"], "--bogus"),
+    ("tfgan3d.tools.compare_runs", ["A", "B", "--bogus"], "--bogus"),
+    ("tfgan3d.tools.demo", ["--bogus"], "--bogus"),
+    ("tfgan3d.tools.bench", ["conv", "--iters", "x"], "--iters"),
+    ("tfgan3d.tools.bench_fcr", ["--batch", "x"], "--batch"),
+    ("tfgan3d.tools.page_check", ["P", "--width", "x"], "--width"),
+    ("tfgan3d.tools.try_bad_inputs", ["--out", "O", "--bogus"], "--bogus"),
+]
+
+
+@pytest.mark.parametrize("module, argv, words", FLAG_ERRORS,
+                         ids=[f"{m.split('.')[-1]}-{a[0]}-{a[-1]}" for m, a, _ in FLAG_ERRORS])
+def test_a_malformed_or_unknown_flag_is_one_line_and_exit_1(module, argv, words, capsys):
+    """README: a bad flag value prints one `error:` line and exits 1 in every program (argparse
+    alone prints a usage block and exits 2)."""
+    import importlib
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert exit_info.value.code in (1, "error: " + err.strip()), (exit_info.value.code, err)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], err
+
+
+def test_help_still_prints_the_usage_and_exits_0(capsys):
+    from tfgan3d import export
+    for main, argv in ((train.main, ["--mode", "pix2pix", "--help"]), (export.main, ["--help"])):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+        assert "usage:" in capsys.readouterr().out

@@ -1,14 +1,51 @@
 """The one error path of the command-line programs (train, eval, export, render, tools).
 
 A user error (a bad flag value, file, shape or label; a run that cannot resume) prints one
-line, `error: ...`, to stderr and exits with status 1 (argparse's own usage errors exit 2).
-`--debug` shows the traceback instead. Anything else is a bug and keeps its traceback.
+line, `error: ...`, to stderr and exits with status 1; so do malformed and unknown flags, through
+`ArgumentParser` (argparse's own error prints its usage block and exits 2). `--debug` shows the
+traceback instead. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
+import argparse
+import difflib
+import re
 import sys
 
 DEBUG_FLAG = "--debug"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors (a malformed value, an unknown or missing flag, an
+    invalid choice) print one line, `error: ...`, and exit 1, as every other user error does.
+    An unknown flag is followed by the closest valid ones. `--help` is unchanged; subcommand
+    parsers (`add_subparsers`) are of this class too."""
+
+    def error(self, message):
+        self.exit(1, f"error: {self.one_line_error(message)}\n")
+
+    def one_line_error(self, message: str) -> str:
+        text = "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        unknown = re.match(r"unrecognized arguments[^:]*: (.*)", text)
+        if unknown and "valid options" not in text:
+            flags = [a.split("=")[0] for a in unknown.group(1).split() if a.startswith("-")]
+            close = list(dict.fromkeys(m for f in flags for m in difflib.get_close_matches(
+                f, self.option_names(), n=2, cutoff=0.75)))
+            if close:
+                text += f"; did you mean {' or '.join(close)}?"
+            text += f"; valid options: {' '.join(self.option_names())}"
+        return text
+
+    def option_names(self) -> list[str]:
+        """The long options this parser and its subcommands take (`--help` left out), sorted."""
+        names = set()
+        for action in self._actions:
+            names.update(o for o in action.option_strings if o.startswith("--"))
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    names.update(o for a in sub._actions for o in a.option_strings
+                                 if o.startswith("--"))
+        return sorted(names - {"--help"})
 
 
 def pop_debug(argv: list[str]) -> tuple[list[str], bool]:
@@ -33,6 +70,18 @@ def is_user_error(err: BaseException) -> bool:
     return False
 
 
+# TensorFlow's graph context around an op's message: {{function_node ...}}, [[{{node ...}}]],
+# [Op:...] and a trailing "name: ".
+_GRAPH_CONTEXT = re.compile(r"\{\{function_node [^}]*\}\}|\[\[[^\]]*\]\]|\[Op:[^\]]*\]|"
+                            r"\s*name:\s*$")
+
+
+def _without_graph_context(line: str) -> str:
+    text = _GRAPH_CONTEXT.sub(" ", line)
+    text = re.sub(r"^\s*assertion failed:\s*", "", text)
+    return re.sub(r"\s+", " ", text).strip() or line.strip()
+
+
 def one_line(err: BaseException) -> str:
     """The error's message on one line (for TensorFlow's, the first line: graph context
     follows it)."""
@@ -42,7 +91,7 @@ def one_line(err: BaseException) -> str:
     if tf is not None and isinstance(err, tf.errors.OpError):
         # "Graph execution error:" heads it; the failed check's own words follow.
         said = [l for l in lines if "assertion failed" in l or "expected" in l]
-        text = (said or lines or [type(err).__name__])[0][:400]
+        text = _without_graph_context((said or lines or [type(err).__name__])[0])[:400]
     else:       # our messages: a list of problems joined on the one line
         text = " ".join(lines) if lines else type(err).__name__
     if isinstance(err, OSError) and getattr(err, "filename", None) and \

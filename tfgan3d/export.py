@@ -7,7 +7,6 @@ describes it. The folder is written under a temporary name and renamed when comp
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d import registry
 from tfgan3d import serving
@@ -131,7 +131,7 @@ def main(argv=None):
 
 
 def _main(argv):
-    parser = argparse.ArgumentParser(prog="tfgan3d-export", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-export", description=__doc__.split("\n")[0])
     parser.add_argument("run", help="run folder (holds config.json and checkpoints/)")
     parser.add_argument("--out", required=True, help="model base folder of TF Serving")
     parser.add_argument("--name", help="model name (default: the mode)")

@@ -17,7 +17,7 @@ USAGE = "python -m tfgan3d.train --mode MODE [--preset paper|standard|quick|tiny
 
 
 def _mode_parser(mode: str, config_class) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfgan3d.train", allow_abbrev=False,
         description=f"Train the {mode} mode: {registry.describe(mode)}",
         epilog="Flags left out take the preset's value (config.json of a run lists them all).")
@@ -38,7 +38,7 @@ def _top_help() -> str:
 
 def parse_args(argv: list[str]) -> tuple[str, dict]:
     """Returns (mode, explicitly given options). Exits with a message on bad input."""
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre = cli.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--mode")
     pre.add_argument("-h", "--help", action="store_true")
     known, _ = pre.parse_known_args(argv)
@@ -46,8 +46,8 @@ def parse_args(argv: list[str]) -> tuple[str, dict]:
         if known.help:
             print(_top_help())
             sys.exit(0)
-        sys.exit(f"error: --mode is required; valid modes: {', '.join(registry.mode_names())}\n"
-                 f"usage: {USAGE}")
+        sys.exit(f"error: --mode is required; valid modes: "
+                 f"{', '.join(registry.mode_names())} (usage: {USAGE})")
     if known.mode in registry.MODES:
         tfgan3d.prefer_onednn_for(known.mode)     # before the trainer imports TensorFlow
     try:
@@ -56,11 +56,8 @@ def parse_args(argv: list[str]) -> tuple[str, dict]:
         sys.exit(f"error: {err}")
     parser = _mode_parser(known.mode, mode.config)
     args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        valid = sorted(a for action in parser._actions for a in action.option_strings
-                       if a.startswith("--"))
-        parser.error(f"unrecognized arguments for mode {known.mode}: {' '.join(unknown)}\n"
-                     f"valid options: {' '.join(valid)}")
+    if unknown:      # the one line names the closest and every valid option
+        parser.error(f"unrecognized arguments for mode {known.mode}: {' '.join(unknown)}")
     options = vars(args)
     options.pop("mode")
     options.pop("debug", None)

@@ -14,7 +14,6 @@ The process takes pix2pix's speed settings (`tfgan3d.prefer_onednn_for("pix2pix"
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfgan3d import cli
 from tfgan3d import config as config_lib   # stdlib only: TensorFlow loads after the flags
 
 
@@ -210,7 +210,7 @@ def run_torch_stick(warmup: int, iters: int) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-bench", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-bench", description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["pix2pix", "conv"],
                         help="pix2pix: the training step and input pipeline; conv: per-layer "
                              "Keras vs tfgan3d convolutions of the pix2pix networks")

@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 
+from tfgan3d import cli
 from tfgan3d.config import PRESETS  # stdlib only: TensorFlow loads after the flags
 
 
@@ -77,7 +78,7 @@ def _busy_seconds():
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=PRESETS, default="paper")
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--iters", type=int, default=2, help="timed iterations (median reported)")

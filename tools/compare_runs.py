@@ -9,12 +9,13 @@ run ends where an uninterrupted one does. Exit status 0 when everything agrees w
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from tfgan3d import cli
 
 CLOCK_COLUMNS = ("time_s", "seconds", "wall_s")
 
@@ -107,8 +108,8 @@ def compare_runs(run_a, run_b, rtol: float = 1e-6, tensors: bool = True) -> tupl
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfgan3d.tools.compare_runs",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m tfgan3d.tools.compare_runs",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("run_a")
     parser.add_argument("run_b")
     parser.add_argument("--rtol", type=float, default=1e-6,
@@ -122,5 +123,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from tfgan3d import cli
     sys.exit(cli.run(main))

@@ -23,7 +23,6 @@ estimated time left. Then OUT/index.html (eval/report.py) and OUT/demo.json (sta
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tfgan3d import cli
 from tfgan3d import io as tfgan3d_io
 
 MODES = ("pix2pix", "simgan", "sim2real", "fcr_alphagan")
@@ -383,8 +383,8 @@ def run_demo(out="runs/demo", modes=MODES, seeds=(0,), preset="quick", page=True
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tfgan3d.tools.demo",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m tfgan3d.tools.demo",
+                                description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])

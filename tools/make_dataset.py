@@ -19,6 +19,7 @@ import argparse
 import sys
 import time
 
+from tfgan3d import cli
 from tfgan3d.data.scene_files import (GREY_CONVENTIONS, IMAGE_FORMATS, LAYOUTS,
                                       write_scene_dataset)
 from tfgan3d.data.scenes import ALL_DOMAINS
@@ -28,7 +29,7 @@ REFINE_CHUNK = 1000                       # simgan images rendered at a time
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfgan3d-data", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-data", description=__doc__.splitlines()[0])
     parser.add_argument("--domain", choices=ALL_DOMAINS + REFINE_DOMAINS,
                         help="simulator domain (eyes, depth: simgan's sets, --layout shards)")
     parser.add_argument("--convert", metavar="FOLDER",

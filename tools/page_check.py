@@ -12,7 +12,6 @@ expected text is missing. Needs Debian's `chromium` (`apt-get install -y chromiu
 """
 from __future__ import annotations
 
-import argparse
 import html.parser
 import json
 import os
@@ -23,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from tfgan3d import cli
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 _PROBE = """
@@ -131,7 +132,7 @@ def check_page(page, *, screenshot=None, expect=(), chromium=None, width=1280,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfgan3d-page-check", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="tfgan3d-page-check", description=__doc__.split("\n")[0])
     parser.add_argument("page")
     parser.add_argument("--screenshot", help="write a full-page PNG here")
     parser.add_argument("--expect", nargs="*", default=[], help="texts the page must show")

@@ -14,6 +14,7 @@ import itertools
 import json
 import sys
 
+from tfgan3d import cli
 from tfgan3d.data.voxels import GRID, VOXEL_CLASSES, iter_scenes, scene_stats
 
 # TensorFlow is imported in main(), not here: --workers processes re-import this module and
@@ -33,8 +34,8 @@ def parse_grid(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tfgan3d.tools.voxel_data",
-                                     description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m tfgan3d.tools.voxel_data",
+                                description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("builtin", help="write simulated scenes")
     b.add_argument("--n", type=int, required=True, help="scenes in all (train = first 95%%)")
@@ -114,7 +115,7 @@ def main(argv=None):
             stats = _stats(args)
             print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
     except (DataError, FileExistsError, ValueError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        parser.error(str(e))
     return 0
 
 

@@ -1,9 +1,9 @@
 """The command line of the fcr evaluation: one sub-command per module of eval/fcr/."""
 from __future__ import annotations
 
-import argparse
 import sys
 
+from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d.data.images import DataError
 from tfgan3d.eval import fcr
@@ -16,9 +16,9 @@ PROGRAMS = (recons, checkpoints, interpolate, noise, latent, renders, compare)
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="tfgan3d-eval fcr",
-                                     description=" ".join(fcr.__doc__.split("\n\n")[0].split()),
-                                     epilog="Outputs: see the module docstrings of eval/fcr/.")
+    parser = cli.ArgumentParser(prog="tfgan3d-eval fcr",
+                                description=" ".join(fcr.__doc__.split("\n\n")[0].split()),
+                                epilog="Outputs: see the module docstrings of eval/fcr/.")
     sub = parser.add_subparsers(dest="mode", required=True, metavar="MODE")
     for program in PROGRAMS:
         program.add_parser(sub)

@@ -223,6 +223,6 @@ def test_cli_builtin_stats_convert(tmp_path, capsys):
     assert len(list_voxel_files(tmp_path / "t", "train")) == 1
     with pytest.raises(SystemExit) as exit_info:
         voxel_data.main(["convert", out, str(tmp_path / "t"), "--format", "npz"])
-    assert exit_info.value.code == 2 and "exists" in capsys.readouterr().err
+    assert exit_info.value.code == 1 and "exists" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         voxel_data.main(["builtin", "--n", "4", "--out", out, "--grid", "16x8"])

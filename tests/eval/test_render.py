@@ -129,7 +129,7 @@ def test_cli_renders_one_scene_with_a_one_based_index(scenes_file, tmp_path, cap
 def test_cli_rejects_an_index_out_of_range(scenes_file, index, capsys):
     with pytest.raises(SystemExit) as exit_info:
         render.main([str(scenes_file), "-i", str(index)])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 1
     assert "valid indices are 1..2" in capsys.readouterr().err
 
 

@@ -144,7 +144,7 @@ def test_cli_writes_a_tiny_set(tmp_path, capsys):
     assert _read(out / "test" / "000000.png").shape == (H, 2 * W, 3)
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 1
     assert "overwrite" in capsys.readouterr().err
 
 
