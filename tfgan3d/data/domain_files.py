@@ -33,6 +33,7 @@ import dataclasses
 from pathlib import Path
 
 from tfgan3d.data.classes import base_name, read_colour_table
+from tfgan3d.data.depth_range import DepthRange
 from tfgan3d.data.folders import (index_by_stem, listing, load_dataset_json, spec_defaults,
                                   split_folder)
 from tfgan3d.data.images import (DEPTH_EXTENSIONS, IMAGE_EXTENSIONS, DataError, DepthSpec,
@@ -67,6 +68,7 @@ class DomainFiles:
     colours: tuple | None
     colour_table: str | None
     spec: DepthSpec
+    layout = "files"             # shards.DomainShards says "shards"
 
     def __len__(self):
         return len(self.names)
@@ -105,6 +107,10 @@ def discover_domain(root, split="train", role="sim", *, depth_scale=None) -> Dom
     if not root.is_dir():
         raise DataError(f"{root}: expected a data set folder, found "
                         f"{'a file' if root.exists() else 'nothing'}")
+    from tfgan3d.data import shards        # a shard set: streamed records (data/shards.py)
+    sharded = shards.shard_folder(root, split)
+    if sharded is not None:
+        return shards.discover_domain_shards(sharded, role, depth_scale)
     folder = split_folder(root, split)
     meta = load_dataset_json(root, folder) if folder != root else \
         load_dataset_json(root)
@@ -163,19 +169,27 @@ def derive_classes(files: DomainFiles, num_classes=None) -> tuple:
 # ---- validation ---------------------------------------------------------------------------------
 
 def validate_domain(files: DomainFiles, lookup: LabelLookup | None, check="all", *,
-                    maps=("depth", "labels"), max_errors=10) -> DomainFiles:
+                    maps=("depth", "labels"), max_errors=5, max_depth=None,
+                    depth_flags=("--max-depth", "--depth-scale")) -> DomainFiles:
     """Checks headers, sizes, depth dtypes and label values before training; raises once.
 
     Args:
         check: "all" decodes every file, "first" only the first name's, "headers" none.
         maps: which of the maps to check besides the RGB ("depth", "labels").
+        max_depth: metres the depth targets are clipped to; given, more than half of the
+            decoded valid depth beyond it is refused (a wrong unit) and more than 5 % warns
+            (`tfgan3d.data.depth_range`), naming `depth_flags` (max depth, depth unit).
     Raises:
         DataError: every problem found, each naming its file (an unknown label colour names
             the colour too).
     """
     if check not in DATA_CHECKS:
         raise ValueError(f"check must be one of {DATA_CHECKS}, got {check!r}")
+    if files.layout == "shards":            # the stream checks each record as it reads it
+        from tfgan3d.data import shards
+        return shards.validate_domain_shards(files, lookup if "labels" in maps else None)
     errors = []
+    depth_range = DepthRange(float(max_depth), *depth_flags) if max_depth else None
     for i in range(len(files)):
         decode = check == "all" or (check == "first" and i == 0)
         try:
@@ -204,7 +218,9 @@ def validate_domain(files: DomainFiles, lookup: LabelLookup | None, check="all",
             if decode:
                 read_rgb(files.rgb[i])
                 if "depth" in maps and files.depth is not None and files.depth[i]:
-                    read_depth(files.depth[i], files.spec)
+                    depth, valid = read_depth(files.depth[i], files.spec)
+                    if depth_range is not None:
+                        depth_range.add(files.depth[i], depth, valid)
                 if "labels" in maps and lookup is not None and files.labels[i]:
                     read_labels(files.labels[i], lookup)
         except DataError as e:
@@ -215,4 +231,6 @@ def validate_domain(files: DomainFiles, lookup: LabelLookup | None, check="all",
         more = f"\n  ... and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
         raise DataError(f"{len(errors)} of {len(files)} samples in {files.root} failed "
                         f"validation:\n  " + "\n  ".join(errors[:max_errors]) + more)
+    if depth_range is not None:
+        depth_range.check(files.root)
     return files

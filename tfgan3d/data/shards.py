@@ -525,3 +525,104 @@ def make_pix2pix_dataset(files: PairShards, *, load_size=286, crop_size=256, bat
     options = tf.data.Options()
     options.deterministic = bool(deterministic or not training)
     return ds.with_options(options)
+
+
+# ---- sim2real domains ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class DomainShards:
+    """A pairs shard folder as a sim2real domain (in place of domain_files.DomainFiles)."""
+    root: str
+    shards: list
+    manifest: dict
+    spec: object
+    label_kind: str | None
+    source_classes: tuple | None
+    colours: tuple | None
+    colour_table: str | None
+    layout: str = "shards"
+    names: list | None = None
+
+    @property
+    def depth(self):
+        return True if self.manifest["meta"].get("has_depth") else None
+
+    @property
+    def labels(self):
+        return True if self.manifest["meta"].get("has_labels") else None
+
+    def has_depth(self):
+        return self.depth is not None
+
+    def has_labels(self):
+        return self.labels is not None
+
+    def __len__(self):
+        return int(self.manifest["n"])
+
+
+def discover_domain_shards(folder, role, depth_scale=None) -> DomainShards:
+    """DomainShards of a pairs shard folder read as a sim2real domain of `role`: depth units
+    from `depth_scale`, else the stored dataset.json, else the role's default."""
+    from tfgan3d.data import folders
+    from tfgan3d.data.domain_files import DEFAULT_DEPTH_SCALE
+    from tfgan3d.data.images import DepthSpec
+    manifest = read_manifest(folder)
+    if manifest["kind"] != "pairs":
+        raise DataError(f"{folder}: expected RGB-D shards, found {manifest['kind']!r} shards")
+    meta = manifest["meta"]
+    if meta.get("layout") == "aligned":
+        raise DataError(f"{folder}: holds pix2pix A|B images; sim2real reads rgb, depth and "
+                        f"label files (convert a folders-layout set)")
+    meta_json = meta.get("dataset_json", {})
+    defaults = {"depth_scale": DEFAULT_DEPTH_SCALE[role], **folders.spec_defaults(meta_json)}
+    spec = DepthSpec(depth_scale=depth_scale).resolve(defaults)
+    kind = meta.get("label_kind") or ("ids" if meta.get("has_labels") else None)
+    classes = meta.get("source_classes") or meta_json.get("classes")
+    if role == "sim" and not (meta.get("has_depth") and meta.get("has_labels")):
+        raise DataError(f"{folder}: simulation shards need depth and labels in every record, "
+                        f"found depth {bool(meta.get('has_depth'))}, labels "
+                        f"{bool(meta.get('has_labels'))}")
+    colours = tuple(tuple(c) for c in meta["colours"]) if meta.get("colours") else None
+    return DomainShards(str(folder), shard_paths(folder), manifest, spec, kind,
+                        tuple(classes) if classes else None, colours,
+                        meta.get("colour_table"))
+
+
+def domain_records(files: DomainShards, *, training: bool, seed=None, repeat=False,
+                   worker=None, shuffle_buffer=SHUFFLE_BUFFER) -> tf.data.Dataset:
+    """{"rgb", "depth", "labels" (encoded bytes, "" when absent), "name"} of this worker's
+    shards: shuffled when training, in order otherwise."""
+    ds = record_stream(files.shards, shuffle=training, seed=seed, repeat=repeat,
+                       worker=worker if training else (1, 0))
+
+    def parse(record):
+        e = tf.io.parse_single_example(record, PAIR_FEATURES)
+        return {"rgb": e["input"], "depth": e["depth"], "labels": e["labels"],
+                "name": e["name"]}
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
+def validate_domain_shards(files: DomainShards, lookup) -> DomainShards:
+    """Decodes the first record (rgb, depth, labels through `lookup`).
+
+    Raises:
+        DataError: the first record does not decode, or its labels fall outside the lookup.
+    """
+    from tfgan3d.data.images import decode_depth_tf, decode_rgb_tf
+    from tfgan3d.data.labels import labels_tf
+    try:
+        element = next(iter(domain_records(files, training=False)))
+        decode_rgb_tf(element["rgb"])
+        if len(element["depth"].numpy()):
+            decode_depth_tf(element["depth"], files.spec)
+        if lookup is not None and len(element["labels"].numpy()):
+            labels_tf(element["labels"], element["name"], lookup)
+    except (tf.errors.OpError, StopIteration) as e:
+        message = getattr(e, "message", str(e)).splitlines()[0] if str(e) else "no records"
+        raise DataError(f"{files.shards[0]}: expected readable RGB-D records, found "
+                        f"{message}") from e
+    return files

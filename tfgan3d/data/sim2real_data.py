@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfgan3d.data import builtin, paired
+from tfgan3d.data import builtin, paired, shards
 from tfgan3d.data.classes import IGNORE_LABEL, load_class_map
 from tfgan3d.data.domain_files import (DATA_CHECKS, DomainFiles, derive_classes,
                                        discover_domain, validate_domain)
@@ -116,20 +116,22 @@ def data_root(opts: DataOptions, source: str) -> Path:
 def _load(element, files, lookup, size, maps_size, with_depth, with_labels):
     """File paths -> {"rgb": float 0..255 [h, w, 3], "maps": [h', w', k]} with maps = depth
     metres, valid, labels (as present); a missing map ("") is invalid depth / ignored labels."""
-    rgb = decode_rgb_tf(tf.io.read_file(element["rgb"]))
+    # Shard records hold the files' bytes; folders their paths.
+    read = (lambda data: data) if files.layout == "shards" else tf.io.read_file
+    rgb = decode_rgb_tf(read(element["rgb"]))
     hw = tf.shape(rgb)[:2]
     maps = []
     if with_depth:
         path = element["depth"]
         depth, valid = tf.cond(
             tf.strings.length(path) > 0,
-            lambda: decode_depth_tf(tf.io.read_file(path), files.spec),
+            lambda: decode_depth_tf(read(path), files.spec),
             lambda: (tf.zeros(hw), tf.zeros(hw, tf.bool)))
         maps += [depth, tf.cast(valid, tf.float32)]
     if with_labels:
         path = element["labels"]
         labels = tf.cond(tf.strings.length(path) > 0,
-                         lambda: labels_tf(tf.io.read_file(path), path, lookup),
+                         lambda: labels_tf(read(path), element["name"], lookup),
                          lambda: tf.fill(hw, IGNORE_LABEL))
         maps.append(tf.cast(labels, tf.float32))
     rgb = tf.image.resize(tf.cast(rgb, tf.float32), size, method="bilinear", antialias=True)
@@ -162,10 +164,10 @@ def _make_dataset(files, lookup, *, size, load_size=None, maps_size=None, batch_
     training; in file order otherwise."""
     load_size = load_size if training and load_size else size
     maps_size = size if training else (maps_size or size)
-    slices = {"rgb": files.rgb, "name": files.names}
-    if with_depth:
+    slices = {} if files.layout == "shards" else {"rgb": files.rgb, "name": files.names}
+    if with_depth and slices:
         slices["depth"] = files.depth if files.depth is not None else [""] * len(files)
-    if with_labels:
+    if with_labels and slices:
         slices["labels"] = files.labels if files.labels is not None else [""] * len(files)
     if with_labels and lookup is None:
         lookup = LabelLookup("ids", np.arange(256, dtype=np.int32),
@@ -178,13 +180,16 @@ def _make_dataset(files, lookup, *, size, load_size=None, maps_size=None, batch_
         sample["name"] = element["name"]
         return sample
 
-    ds = tf.data.Dataset.from_tensor_slices(slices)
     stream_seed = seed if deterministic else None
-    if training:
-        ds = ds.shuffle(len(files), seed=stream_seed,
-                        reshuffle_each_iteration=repeat or not deterministic)
-    if repeat:
-        ds = ds.repeat()
+    if files.layout == "shards":            # streamed from TFRecord shards, never loaded whole
+        ds = shards.domain_records(files, training=training, seed=stream_seed, repeat=repeat)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(slices)
+        if training:
+            ds = ds.shuffle(len(files), seed=stream_seed,
+                            reshuffle_each_iteration=repeat or not deterministic)
+        if repeat:
+            ds = ds.repeat()
     ds = ds.map(load_fn, num_parallel_calls=tf.data.AUTOTUNE)
     if training and (flip or load_size != size):
         def augment(index, sample):  # one crop window and one flip for the image and maps
@@ -254,7 +259,9 @@ def make_sim2real_datasets(config):
     real_files = discover_domain(real_root, "train", "real", depth_scale=opts.real_depth_scale)
     classes, class_map = resolve_classes(opts, sim_files)
     lookup = label_lookup(sim_files, classes, class_map)
-    validate_domain(sim_files, lookup, opts.data_check)
+    # Simulated depth is a training target, clipped to max_depth: a wrong unit is refused.
+    validate_domain(sim_files, lookup, opts.data_check, max_depth=opts.max_depth,
+                    depth_flags=("--max-depth", "--sim-depth-scale"))
     validate_domain(real_files, None, opts.data_check, maps=())
     common = dict(size=opts.image_size, load_size=opts.load_size, batch_size=opts.batch_size,
                   training=True, deterministic=opts.deterministic, flip=opts.flip)
@@ -300,18 +307,21 @@ def make_labelled_dataset(source, split="train", *, config=None, role="real", tr
     lookup = label_lookup(files, classes, class_map)
     if require_labels and not files.has_labels():
         raise DataError(f"{files.root}: expected class labels (labels/ or classgt/), found none")
-    keep = [i for i in range(len(files))
-            if (files.depth and files.depth[i]) or (files.labels and files.labels[i])]
+    # Shards keep every record (one without ground truth scores nothing).
+    keep = list(range(len(files))) if files.layout == "shards" else [
+        i for i in range(len(files))
+        if (files.depth and files.depth[i]) or (files.labels and files.labels[i])]
     if 0 < len(keep) < len(files):
         warnings.warn(f"{files.root}: {len(files) - len(keep)} of {len(files)} images have "
                       f"no depth and no labels; left out", stacklevel=2)
     if not keep:
         raise DataError(f"{files.root}: expected ground truth (depth/ or labels/ or classgt/) "
                         f"for at least one image, found none")
-    files = dataclasses.replace(
-        files, names=[files.names[i] for i in keep], rgb=[files.rgb[i] for i in keep],
-        depth=[files.depth[i] for i in keep] if files.depth is not None else None,
-        labels=[files.labels[i] for i in keep] if files.labels is not None else None)
+    if files.layout != "shards":
+        files = dataclasses.replace(
+            files, names=[files.names[i] for i in keep], rgb=[files.rgb[i] for i in keep],
+            depth=[files.depth[i] for i in keep] if files.depth is not None else None,
+            labels=[files.labels[i] for i in keep] if files.labels is not None else None)
     validate_domain(files, lookup, opts.data_check)
     gt = size_hw(gt_size, "gt_size") if gt_size is not None else opts.image_size
     ds = _make_dataset(files, lookup, size=opts.image_size, maps_size=gt,
