@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +33,22 @@ from tfgan3d import registry
 
 class RunError(RuntimeError):
     """A run that cannot start or had to stop; the message says why."""
+
+
+class WorkerLostError(RunError):
+    """A worker of a multi-worker run stopped answering (killed, preempted, unreachable)."""
+
+    def __init__(self, run: "Run", err: Exception):
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        newest = newest_good_checkpoint(run.checkpoint_dir, warn=False) if run.chief else None
+        where = (f"the newest whole checkpoint is {newest}" if newest else
+                 "no checkpoint was saved yet" if run.chief else
+                 "the chief's run folder holds the newest checkpoint")
+        super().__init__(
+            f"worker {distribute.worker(run.strategy)[0]} stopped at step "
+            f"{int(run.step.numpy())}: another worker of the cluster stopped answering "
+            f"({type(err).__name__}: {first}); {where}; relaunch every worker with the same "
+            f"command and --resume latest (or the run folder) to continue from it")
 
 
 class NonFiniteLossError(RunError):
@@ -170,11 +187,28 @@ def run_mode(mode: str, options: dict):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = distribute.get_strategy(config.strategy)
+    strategy = distribute.get_strategy(config.strategy, timeout=config.worker_timeout)
     chief = distribute.is_chief(strategy)
+    print(distribute.describe(strategy), flush=True)
+    if distribute.worker(strategy)[1] > 1 and not config.deterministic:
+        # Each worker keeps its share of every global batch of a stream that all of them
+        # build: the streams must be alike (seeded shuffles, ordered parallel reads).
+        config.deterministic = True
+        tf.config.experimental.enable_op_determinism()
+        print("several workers: --deterministic on (each worker keeps its share of one "
+              "stream that every worker builds alike)", flush=True)
     created = run_path is None and chief
-    if run_path is None:
-        run_path = _new_run_folder(config) if chief else Path(config.run_dir) / ".worker-tmp"
+    scratch = None
+    if not chief:
+        # Another worker writes nowhere a user looks: its own temporary folder, removed at
+        # the end; resuming, it restores from the chief's newest whole checkpoint.
+        index = distribute.worker(strategy)[0]
+        scratch = Path(tempfile.mkdtemp(prefix=f"tfgan3d-worker{index}-"))
+        if run_path is not None:
+            _copy_newest_checkpoint(run_path / "checkpoints", scratch / "checkpoints")
+        run_path = scratch
+    elif run_path is None:
+        run_path = _new_run_folder(config)
     run_path.mkdir(parents=True, exist_ok=True)
     run = Run(path=run_path, config=config, strategy=strategy, resumed=base is not None,
               chief=chief, overrides=_changed_options(base, config))
@@ -188,7 +222,22 @@ def run_mode(mode: str, options: dict):
             shutil.rmtree(run.path, ignore_errors=True)
             print(f"removed {run.path}: the run failed before its first iteration", flush=True)
         raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return run
+
+
+def _copy_newest_checkpoint(source: Path, target: Path) -> None:
+    """Copies the files of the newest whole checkpoint in `source` (the chief's) into
+    `target`, where a worker other than the chief restores it from."""
+    target.mkdir(parents=True, exist_ok=True)
+    if not source.is_dir():
+        return
+    prefix = newest_good_checkpoint(source, warn=False)
+    if prefix is not None:
+        for path in Path(prefix).parent.glob(Path(prefix).name + ".*"):
+            shutil.copy2(path, target / path.name)
 
 
 # ----------------------------------------------------------------------------- learning rates
@@ -227,17 +276,19 @@ class RunMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, run: Run, checkpoint: tf.train.Checkpoint, step: tf.Variable,
-                 total: int, optimizers: dict, sample_fn=None):
+                 total: int, optimizers: dict, sample_fn=None, phase_end=None):
         super().__init__()
         cfg = run.config
         self.run, self.step, self.total = run, step, total
         self.optimizers = optimizers
         self.sample_fn = sample_fn
+        self.phase_end = phase_end
         self.manager = tf.train.CheckpointManager(
             checkpoint, str(run.checkpoint_dir), max_to_keep=cfg.keep_checkpoints,
             step_counter=step)
         self.every = {"checkpoint": cfg.checkpoint_every, "log": cfg.log_every,
                       "sample": cfg.sample_every}
+        self.saved: set[int] = set()
         self.csv_path = run.path / "losses.csv"
         self.writer = tf.summary.create_file_writer(str(run.tensorboard_dir)) if run.chief \
             else tf.summary.create_noop_writer()
@@ -282,6 +333,8 @@ class RunMonitor(keras.callbacks.Callback):
                     if k not in ("step", "time_s"):
                         tf.summary.scalar(k, float(v))
             self.writer.flush()
+        if step == self.total and self.phase_end is not None:
+            self.phase_end()        # e.g. precise batch norm, stored by the save below
         if step % self.every["checkpoint"] == 0 or step == self.total:
             self.save()
         if self.sample_fn is not None and self.run.chief and (
@@ -309,8 +362,16 @@ class RunMonitor(keras.callbacks.Callback):
         """Saves a checkpoint at the current step, once every weight is checked to be finite;
         a non-finite weight stops the run and the last good checkpoint stays the newest."""
         step = int(self.step.numpy())
-        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+        # Skipped only for a checkpoint of this step that is on disk and whole (saved at the
+        # step's interval just before the run's closing save, or the restored one of a run
+        # with nothing left to do), never on the word of the `checkpoint` state file.
+        prefix = self.run.checkpoint_dir / f"ckpt-{step}"
+        if step in self.saved or (Path(f"{prefix}.index").exists()
+                                  and verify_checkpoint(prefix) is None):
             return
+        if step in checkpoint_numbers(self.run.checkpoint_dir):
+            moved = set_aside(self.run.checkpoint_dir, step)
+            print(f"moved the damaged checkpoint ckpt-{step} to {moved}", flush=True)
         bad = self.non_finite()
         if bad:
             last = self.manager.latest_checkpoint or "none yet"
@@ -319,6 +380,7 @@ class RunMonitor(keras.callbacks.Callback):
                 f"{', '.join(bad[:3])}); stopping without saving. The last good checkpoint "
                 f"({last}) is kept; resume from it with a lower learning rate.")
         self.manager.save(checkpoint_number=step)
+        self.saved.add(step)
 
 
 def truncate_csv(path: Path, step: int) -> None:
@@ -387,9 +449,10 @@ def verify_checkpoint(prefix: str | Path) -> str | None:
     return None
 
 
-def newest_good_checkpoint(folder: Path, warn=True) -> str | None:
+def newest_good_checkpoint(folder: Path, warn=True, passed_over: list | None = None) -> str | None:
     """The prefix of the newest checkpoint in `folder` that `verify_checkpoint` accepts (a
-    warning names each newer one passed over), or None when there is none.
+    warning names each newer one passed over, and their numbers are appended to
+    `passed_over` when given), or None when there is none.
 
     Raises:
         RunError: the folder has checkpoints but none of them can be read.
@@ -402,12 +465,51 @@ def newest_good_checkpoint(folder: Path, warn=True) -> str | None:
         if why is None:
             return prefix
         skipped.append(f"ckpt-{n}: {why}")
+        if passed_over is not None:
+            passed_over.append(n)
         if warn:
             print(f"warning: skipping checkpoint {prefix}: {why}", file=sys.stderr, flush=True)
     if numbers:
         raise RunError(f"{folder}: expected a readable checkpoint, found none of "
                        f"{len(numbers)} ({'; '.join(skipped)}); nothing was changed")
     return None
+
+
+def set_aside(folder: Path, number: int) -> Path | None:
+    """Moves the files of checkpoint `ckpt-<number>` (index, data shards) into a new folder
+    `ckpt-<number>.damaged/` (`.damaged-2/`, ... when that exists), so that a save at the same
+    step cannot overwrite them and nothing is deleted. Returns the folder, or None when the
+    checkpoint has no files left."""
+    folder = Path(folder)
+    files = [p for p in folder.iterdir()
+             if (m := _CKPT_RE.match(p.name)) and int(m.group(1)) == number]
+    if not files:
+        return None
+    target, k = folder / f"ckpt-{number}.damaged", 1
+    while target.exists():
+        k += 1
+        target = folder / f"ckpt-{number}.damaged-{k}"
+    tmp = folder / f".{target.name}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    for path in files:
+        os.replace(path, tmp / path.name)
+    os.replace(tmp, target)
+    return target
+
+
+def write_checkpoint_state(folder: Path) -> None:
+    """Rewrites the `checkpoint` state file from the checkpoints on disk (newest last), so
+    that it never names a checkpoint that was set aside or lost."""
+    numbers = sorted(checkpoint_numbers(folder))
+    if not numbers:
+        (Path(folder) / "checkpoint").unlink(missing_ok=True)
+        return
+    paths = [str(Path(folder) / f"ckpt-{n}") for n in numbers]
+    tf.compat.v1.train.update_checkpoint_state(
+        str(folder), paths[-1], all_model_checkpoint_paths=paths,
+        all_model_checkpoint_timestamps=[Path(p + ".index").stat().st_mtime
+                                         if Path(p + ".index").exists() else time.time()
+                                         for p in paths])
 
 
 def clean_temp_checkpoints(folder: Path) -> None:
@@ -457,7 +559,8 @@ def restore(run: Run, model: keras.Model, optimizers: dict, extra_state: dict | 
     run.checkpoint = tf.train.Checkpoint(**parts, **({"rng": rng} if rng else {}))
     if not run.resumed:
         return 0
-    latest = newest_good_checkpoint(run.checkpoint_dir)
+    passed_over: list[int] = []
+    latest = newest_good_checkpoint(run.checkpoint_dir, passed_over=passed_over)
     if latest is not None:
         reader = tf.train.load_checkpoint(latest)
         has_rng = any(k.startswith("rng/") for k in reader.get_variable_to_shape_map())
@@ -480,6 +583,15 @@ def restore(run: Run, model: keras.Model, optimizers: dict, extra_state: dict | 
         if run.overrides or not (run.path / "config.json").exists():
             write_json_atomic(run.path / "config.json", run.config.to_dict())
         clean_temp_checkpoints(run.checkpoint_dir)
+        # The damaged checkpoints passed over are kept, out of the way of the saves that will
+        # redo their steps, and the state file names what restored (a stale one naming the
+        # damaged newest made the saver skip that step: its training was never saved).
+        for n in passed_over:
+            moved = set_aside(run.checkpoint_dir, n)
+            if moved is not None:
+                print(f"moved the damaged checkpoint ckpt-{n} to {moved}", flush=True)
+        if passed_over or latest is not None:
+            write_checkpoint_state(run.checkpoint_dir)
         truncate_csv(run.path / "losses.csv", start)
         truncate_tensorboard(run.tensorboard_dir, start)
         run.started = time.time() - _last_time(run.path / "losses.csv", start)
@@ -488,7 +600,7 @@ def restore(run: Run, model: keras.Model, optimizers: dict, extra_state: dict | 
 
 def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
         optimizers: dict, sample_fn=None, extra_state: dict | None = None,
-        begin: int = 0) -> dict:
+        begin: int = 0, phase_end=None) -> dict:
     """Trains `model` with keras fit up to iteration `total` (counted over the whole run).
 
     The first call restores a resumed run (see `restore`); a mode with phases calls fit once
@@ -496,7 +608,8 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
     `dataset` starts). `dataset` must repeat indefinitely; with --deterministic it must be a
     function of its position, and a resumed run skips the batches before its step. Keras
     epochs are blocks of `log_every` iterations, so the progress bar and the loss trackers
-    restart with each CSV row. Returns the last logs.
+    restart with each CSV row. `phase_end()`, when given, runs after the last iteration,
+    before its checkpoint is saved (precise batch norm). Returns the last logs.
     """
     cfg = run.config
     start = restore(run, model, optimizers, extra_state)
@@ -509,11 +622,20 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
         # resumed run replays it up to where the checkpoint stood, so that it sees the
         # batches an uninterrupted run would.
         dataset = dataset.skip(start - begin)
-    monitor = RunMonitor(run, run.checkpoint, run.step, total, optimizers, sample_fn)
+    monitor = RunMonitor(run, run.checkpoint, run.step, total, optimizers, sample_fn,
+                         phase_end)
+    if distribute.worker(run.strategy)[1] > 1:
+        dataset = distribute.shard_for_workers(run.strategy, dataset)
     block = cfg.log_every
     epochs = math.ceil((total - start) / block)
     verbose = 1 if sys.stdout.isatty() else 2
-    history = model.fit(dataset, epochs=epochs, steps_per_epoch=block, callbacks=[monitor],
-                        verbose=verbose, shuffle=False)
+    try:
+        history = model.fit(dataset, epochs=epochs, steps_per_epoch=block,
+                            callbacks=[monitor], verbose=verbose, shuffle=False)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.CancelledError) as err:
+        if distribute.worker(run.strategy)[1] == 1:
+            raise
+        raise WorkerLostError(run, err) from None
     monitor.save()
     return {k: v[-1] for k, v in history.history.items()}

@@ -80,3 +80,34 @@ def test_resume_restores_every_saved_value(mode, tmp_path):
         logged = float(last[f"lr_{name}"])
         assert runner.current_lr(opt) == pytest.approx(logged, rel=1e-5), name
         assert logged < float(COMMON.get("lr", 1.0))
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_fallback_resume_saves_the_step_it_fell_back_from(mode, tmp_path):
+    """The newest checkpoint loses its index while the `checkpoint` state file still names it
+    (a disk error, not a kill): the resume restores the one before, moves the damaged files
+    aside (never deleted), rewrites the state file, and saves the redone step again. A stale
+    state file used to make the saver skip that step, so its training was on disk nowhere."""
+    runs = tmp_path / "runs"
+    run = runner.run_mode(mode, {**COMMON, **MODES[mode], "checkpoint_every": 1,
+                                 "run_dir": str(runs)})
+    ckpts = run.checkpoint_dir
+    final = runner.checkpoint_numbers(ckpts)[0]
+    assert tf.train.latest_checkpoint(str(ckpts)).endswith(f"ckpt-{final}")
+    (ckpts / f"ckpt-{final}.index").unlink()
+    data = [p.name for p in ckpts.glob(f"ckpt-{final}.data-*")]
+    assert data
+
+    resumed = runner.run_mode(mode, {"resume": str(run.path), "run_dir": str(runs)})
+    assert int(resumed.step.numpy()) == final
+    assert runner.verify_checkpoint(ckpts / f"ckpt-{final}") is None, "the redone step was not saved"
+    aside = ckpts / f"ckpt-{final}.damaged"
+    assert sorted(p.name for p in aside.iterdir()) == sorted(data)
+    assert tf.train.latest_checkpoint(str(ckpts)) == str(ckpts / f"ckpt-{final}")
+    assert [int(r["step"]) for r in read_rows(run.path)] == list(range(1, final + 1))
+
+    # A later resume restores the redone checkpoint itself: nothing left to redo or set aside.
+    again = runner.run_mode(mode, {"resume": str(run.path), "run_dir": str(runs)})
+    assert int(again.step.numpy()) == final
+    assert sorted(p.name for p in ckpts.iterdir() if p.name.endswith((".damaged", "-2"))) == \
+        [aside.name]
