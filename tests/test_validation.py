@@ -251,3 +251,82 @@ def test_help_still_prints_the_usage_and_exits_0(capsys):
             main(argv)
         assert exit_info.value.code == 0
         assert "usage:" in capsys.readouterr().out
+
+
+# ---- issue 29: inputs accepted that should not be ---------------------------------------------
+
+def _depth_as_npy(root, scale=1.0, far=None):
+    """Replaces the train depth PNGs of a folder set by .npy metres times `scale`; `far`: that
+    many pixels of each map set to 50 m instead."""
+    meta = json.loads((root / "dataset.json").read_text())
+    (root / "dataset.json").write_text(json.dumps(
+        {k: v for k, v in meta.items() if k != "depth_encoding"}))
+    for f in sorted((root / "train" / "depth").iterdir()):
+        metres = np.asarray(Image.open(f), np.float32) * meta["depth_scale"]
+        metres = metres * scale
+        if far:
+            metres.reshape(-1)[:far] = 50.0
+        f.unlink()
+        np.save(f.with_suffix(".npy"), metres)
+
+
+def test_depth_in_the_wrong_unit_is_refused_naming_file_share_and_range(folder_set, tmp_path):
+    """Metres x 1e6 in .npy files: every valid pixel beyond --max-depth (issue 29)."""
+    root = copy_set(folder_set, tmp_path / "set")
+    _depth_as_npy(root, scale=1e6)
+    files = paired.discover_pairs(root, "train")
+    with pytest.raises(DataError) as err:
+        paired.validate_pairs(files)
+    text = str(err.value)
+    name = sorted((root / "train" / "depth").iterdir())[0].name
+    assert "100% of the valid depth in 2 of 2 files lies beyond --max-depth 10 m" in text
+    assert name in text and "e+06" in text, text
+
+
+def test_a_notable_share_beyond_max_depth_warns(folder_set, tmp_path, capsys):
+    root = copy_set(folder_set, tmp_path / "set")
+    _depth_as_npy(root, far=40)                     # 40 of 256 pixels at 50 m: 16 %
+    paired.validate_pairs(paired.discover_pairs(root, "train"))
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "16% of the valid depth in 2 of 2 files" in err
+    _depth_as_npy(copy_set(folder_set, tmp_path / "ok"))
+    paired.validate_pairs(paired.discover_pairs(tmp_path / "ok", "train"))
+    assert capsys.readouterr().err == ""             # in range: not a word
+
+
+def test_sim2real_simulated_depth_in_the_wrong_unit_is_refused(folder_set, tmp_path):
+    root = copy_set(folder_set, tmp_path / "set")
+    _depth_as_npy(root, scale=1e6)
+    files = sim2real_data.discover_domain(root, "train", "sim")
+    sim2real_data.validate_domain(files, None, "all", maps=("depth",))     # no max_depth given
+    with pytest.raises(DataError, match=r"100% of the valid depth .* beyond --max-depth 10 m"
+                                        r".*--sim-depth-scale"):
+        sim2real_data.validate_domain(files, None, "all", maps=("depth",), max_depth=10.0,
+                                      depth_flags=("--max-depth", "--sim-depth-scale"))
+
+
+def test_many_failed_pairs_are_listed_five_and_counted(folder_set, tmp_path):
+    """"8 of 8 pairs failed" listed every file; the first 5 and a count now."""
+    root = copy_set(folder_set, tmp_path / "set")
+    rgb = sorted((root / "train" / "rgb").iterdir())[0]
+    depth = sorted((root / "train" / "depth").iterdir())[0]
+    labels = sorted((root / "train" / "labels").iterdir())[0]
+    for i in range(7):                               # 7 more pairs with a truncated RGB
+        (rgb.parent / f"x{i}.png").write_bytes(rgb.read_bytes()[:60])
+        (depth.parent / f"x{i}.png").write_bytes(depth.read_bytes())
+        (labels.parent / f"x{i}.png").write_bytes(labels.read_bytes())
+    rgb.write_bytes(rgb.read_bytes()[:60])
+    files = paired.discover_pairs(root, "train")
+    with pytest.raises(DataError) as err:
+        paired.validate_pairs(files)
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith("8 of 9 pairs"), lines[0]      # the second pair is sound
+    assert len(lines) == 1 + 5 + 1 and lines[-1].strip() == "... and 3 more"
+
+
+def test_unpaired_files_name_no_internal_argument(folder_set, tmp_path):
+    root = copy_set(folder_set, tmp_path / "set")
+    sorted((root / "train" / "depth").iterdir())[0].unlink()
+    with pytest.raises(DataError) as err:
+        paired.discover_pairs(root, "train")
+    assert "without a depth file" in str(err.value) and "strict=False" not in str(err.value)

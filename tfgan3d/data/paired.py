@@ -26,6 +26,7 @@ from tfgan3d.data.images import (DEPTH_EXTENSIONS, IMAGE_EXTENSIONS, DataError, 
                                  check_depth_dtype, check_grey, decode_depth_tf,
                                  decode_labels_tf, decode_rgb_tf, probe_image, read_depth,
                                  read_rgb, split_aligned_tf)
+from tfgan3d.data.depth_range import DepthRange
 from tfgan3d.data.folders import (LAYOUTS, index_by_stem, list_images, listing,
                                   load_dataset_json, spec_defaults, split_folder)
 
@@ -119,7 +120,8 @@ def discover_pairs(root, split="train", layout="auto", spec=None, *, strict=True
                             f"{folder / 'labels'}: {listing(missing)}")
         names = [n for n in names if n in labels]
     if problems and strict:
-        raise DataError(f"{folder}: unpaired files (pass strict=False to drop them):\n  "
+        raise DataError(f"{folder}: expected an rgb, depth (and labels) file for every name, "
+                        f"found unpaired files (add their partners or remove them):\n  "
                         + "\n  ".join(problems))
     if problems:
         warnings.warn(f"{folder}: dropping unpaired files:\n  " + "\n  ".join(problems),
@@ -142,7 +144,7 @@ def _detect_layout(folder):
 
 # ---- validation ---------------------------------------------------------------------------------
 
-def validate_pairs(files, check="all", *, max_errors=10):
+def validate_pairs(files, check="all", *, max_errors=5):
     """Checks the files before training; collects every problem and raises once.
 
     Args:
@@ -154,7 +156,9 @@ def validate_pairs(files, check="all", *, max_errors=10):
         `files`, so that calls chain.
     Raises:
         DataError: corrupt or unreadable files, odd A|B widths, rgb/depth/labels of different
-            sizes, depth dtypes that disagree with the spec. Each problem names its file.
+            sizes, depth dtypes that disagree with the spec, more than half of the decoded
+            valid depth beyond spec.max_depth (a wrong unit; more than 5 % warns: see
+            `tfgan3d.data.depth_range`). Each problem names its file.
     """
     if check not in ("all", "headers", "first"):
         raise ValueError(f"check must be 'all', 'headers' or 'first', got {check!r}")
@@ -162,13 +166,14 @@ def validate_pairs(files, check="all", *, max_errors=10):
         from tfgan3d.data import shards
         return shards.validate_pair_shards(files)
     errors = []
+    depth_range = DepthRange(float(files.spec.max_depth))
     for i in range(len(files)):
         decode = check == "all" or (check == "first" and i == 0)
         try:
             if files.layout == "aligned":
                 _check_aligned(files.inputs[i], files.spec, decode)
             else:
-                _check_folder_pair(files, i, decode)
+                _check_folder_pair(files, i, decode, depth_range)
         except DataError as e:
             errors.append(str(e))
     if len(errors) == 1:
@@ -178,6 +183,7 @@ def validate_pairs(files, check="all", *, max_errors=10):
         more = f"\n  ... and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
         raise DataError(f"{len(errors)} of {len(files)} pairs in {files.root} failed "
                         f"validation:\n  {listed}{more}")
+    depth_range.check(files.root)
     return files
 
 
@@ -194,7 +200,7 @@ def _check_aligned(path, spec, decode):
         check_grey(path, image[:, info.width // 2:], what="depth half B")
 
 
-def _check_folder_pair(files, i, decode):
+def _check_folder_pair(files, i, decode, depth_range=None):
     rgb_path, depth_path = files.inputs[i], files.depths[i]
     rgb_info, depth_info = probe_image(rgb_path), probe_image(depth_path)
     if rgb_info.format == "npy":
@@ -214,10 +220,12 @@ def _check_folder_pair(files, i, decode):
                             f"{info.height}x{info.width}")
     if decode:
         read_rgb(rgb_path)
-        _, valid = read_depth(depth_path, files.spec)
+        depth, valid = read_depth(depth_path, files.spec)
         if not valid.any():
             raise DataError(f"{depth_path}: expected some valid depth, found none (every "
                             f"pixel 0, NaN or Inf)")
+        if depth_range is not None:
+            depth_range.add(depth_path, depth, valid)
         if files.labels is not None:
             try:
                 labels = decode_labels_tf(tf.io.read_file(files.labels[i])).numpy()
