@@ -52,24 +52,34 @@ class Claim:
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0.0 for a single value) of finite values.
+    """Mean and sample standard deviation (ddof=1) of finite values.
 
-    Non-finite and missing (None) values are skipped; with no finite value both are NaN.
+    Non-finite and missing (None) values are skipped; with no finite value both are NaN, with
+    one the std is NaN (a sample std of one value is undefined: 0.0 would read as "no spread").
     """
     xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not xs:
         return math.nan, math.nan
     mean = sum(xs) / len(xs)
     if len(xs) == 1:
-        return mean, 0.0
+        return mean, math.nan
     var = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
     return mean, math.sqrt(var)
 
 
 def format_mean_std(mean: float, std: float, fmt: str = ".4f") -> str:
-    if not math.isfinite(mean):
+    """'mean +- std'; 'mean +- n/a' when the std is undefined (one seed), 'n/a' without a
+    mean."""
+    if mean is None or not math.isfinite(mean):
         return "n/a"
+    if std is None or not math.isfinite(std):
+        return f"{mean:{fmt}} +- n/a"
     return f"{mean:{fmt}} +- {std:{fmt}}"
+
+
+def seeds_phrase(n: int) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} seed{'s' * (n != 1)}"
 
 
 def parse_seeds(text_or_list) -> tuple[int, ...]:
@@ -236,7 +246,7 @@ def render_markdown(summary: Mapping, *, title: str) -> str:
             for arm, s in summary["arms"].items()]
     n = len({r["seed"] for r in summary["per_seed_rows"]})
     text = tables.markdown_table(rows, columns=["arm", *metrics],
-                                 title=f"{title} (mean +- std over {n} seeds)")
+                                 title=f"{title} (mean +- std over {seeds_phrase(n)})")
     text += "\n" + tables.markdown_table(summary["per_seed_rows"],
                                          columns=["seed", "arm", *metrics], title="per seed")
     if summary["verdicts"]:

@@ -384,6 +384,30 @@ def _stage_table(demo) -> str:
             f"<th>state</th><th>time</th></tr>{rows}</table>\n")
 
 
+def folder_seeds(protocol: dict, folder: Path) -> list[int]:
+    """The seeds an experiment folder holds: its protocol.json's, else its seed-S folders."""
+    seeds = protocol.get("seeds")
+    if isinstance(seeds, list) and seeds:
+        return [int(s) for s in seeds]
+    found = [p.name[len("seed-"):] for p in Path(folder).glob("seed-*") if p.is_dir()]
+    return sorted(int(s) for s in found if s.isdigit())
+
+
+def reproduce_command(command: str, protocol: dict, folder: Path) -> str:
+    """A seed's generic command (SEED_CLAIMS) made that of `folder`: OUT is the folder and
+    `--seeds` lists the seeds the folder holds (not the default 0 1 2)."""
+    words = command.split()
+    words = [str(folder) if w == "OUT" else w for w in words]
+    seeds = folder_seeds(protocol, folder)
+    if "--seeds" in words and seeds:
+        i = words.index("--seeds") + 1
+        j = i
+        while j < len(words) and words[j].lstrip("-").isdigit() and not words[j].startswith("--"):
+            j += 1
+        words[i:j] = [str(s) for s in seeds]
+    return " ".join(words)
+
+
 def build(folders, out, *, title="tfgan3d report", total_seconds=None, demo=None) -> Path:
     """Writes OUT/index.html from the experiments and runs under `folders`; returns its path."""
     out = Path(out)
@@ -407,7 +431,7 @@ def build(folders, out, *, title="tfgan3d report", total_seconds=None, demo=None
         for exp in experiments:
             protocol = exp["protocol"]
             command = (commands.get(exp["path"].resolve()) or protocol.get("command")
-                       or seed["command"])
+                       or reproduce_command(seed["command"], protocol, exp["path"]))
             text += (f"<h3>{_e(protocol.get('title', exp['path'].name))}</h3>\n"
                      f"<p>Reproduce: <code>{_e(command)}</code> (folder "
                      f"<code>{_e(os.path.relpath(exp['path'], out))}</code>)</p>\n")

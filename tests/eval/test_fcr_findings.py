@@ -92,3 +92,39 @@ def test_main_records_its_command_and_budget_and_writes_the_per_class_json(tmp_p
         f"--phase1-steps 5000 --phase2-steps 1000 --n 50")
     per_class = json.loads((out / "per_class.json").read_text())
     assert per_class["columns"] == ["alphagan", "alphagan refined", "trivial baseline"]
+
+
+def test_a_class_counts_as_reconstructed_only_from_iou_005_and_above_the_baseline():
+    from tfgan3d.eval import report_modes
+
+    def seed(**iou):
+        """alphagan reconstructs floor, wall and chair, bed, sofa (IoU 0.5, baseline 0.2);
+        the keyword classes get (IoU, baseline) pairs."""
+        arm = _arm(0.4, 0.5, above=(2, 3, 5, 6, 7))
+        for name, (value, base) in iou.items():
+            arm[f"iou_{name}"] = arm[f"iou_refine_{name}"] = value
+            arm[f"baseline_iou_{name}"] = base
+        return {"alphagan": arm}
+
+    text = [c.text for c, _ in fcr_findings.claims()][4]
+    claims = [c for c, _ in fcr_findings.claims()][4:]
+    assert "0.05" in text
+    results = {
+        0: seed(),                                          # three furniture classes at 0.5
+        1: seed(sofa=(0.0008, 0.0)),                       # scattered voxels over a 0 baseline
+        2: seed(sofa=(0.05, 0.0)),                         # exactly the threshold
+        3: seed(sofa=(0.0499, 0.0)),                       # just under it
+        4: seed(sofa=(0.06, 0.06)),                        # at the baseline: not above it
+        5: seed(wall=(0.04, 0.01)),                         # the wall itself under 0.05
+    }
+    assert CLASS_NAMES.index("sofa") == 7 and CLASS_NAMES.index("wall") == 3
+    summary = protocol.summarize(results, claims)
+    expected = {0: True, 1: False, 2: True, 3: False, 4: False, 5: False}
+    assert [v["per_seed"] for v in summary["verdicts"]] == [expected, expected]
+    assert report_modes.reconstructed(0.05, 0.0) and not report_modes.reconstructed(0.0008, 0.0)
+    assert not report_modes.reconstructed(0.3, 0.3) and not report_modes.reconstructed(None, 0)
+    # the report bolds the same cells: sofa 0.0008 over 0 is not bold
+    stats = fcr_findings.per_class_stats({1: results[1]}, ["alphagan"])
+    assert stats["reconstructed_iou"] == 0.05
+    html = report_modes.fcr_per_class(stats)
+    assert "<td>0.0008</td>" in html and "<b>0.5</b>" in html and "&ge; 0.05" in html

@@ -13,8 +13,22 @@ def test_mean_std_is_sample_std_and_skips_non_finite():
     assert mean == pytest.approx(7 / 3)
     # sample variance of 1, 2, 4: ((4/3)^2 + (1/3)^2 + (5/3)^2) / 2 = 7/3
     assert std == pytest.approx(math.sqrt(7 / 3))
-    assert protocol.mean_std([3.0]) == (3.0, 0.0)
+    mean, std = protocol.mean_std([3.0])
+    assert mean == 3.0 and math.isnan(std)      # the std of one value is undefined, not 0
     assert all(math.isnan(v) for v in protocol.mean_std([float("inf")]))
+
+
+def test_one_seed_prints_its_std_as_na_and_says_seed(tmp_path):
+    exp = protocol.Experiment(tmp_path / "one", seeds=[3])
+    exp.run(3, "arm", lambda s, d: {"error": 0.25})
+    exp.write(title="one seed")
+    md = (tmp_path / "one" / "summary.md").read_text()
+    assert "over 1 seed)" in md and "1 seeds" not in md
+    assert "0.2500 +- n/a" in md and "+- 0.0000" not in md
+    saved = json.loads((tmp_path / "one" / "protocol.json").read_text())
+    assert saved["arms"]["arm"]["error"] == {"mean": 0.25, "std": None}   # strict JSON null
+    assert protocol.format_mean_std(0.5, 0.1, ".2f") == "0.50 +- 0.10"
+    assert protocol.seeds_phrase(2) == "2 seeds"
 
 
 @pytest.mark.parametrize("text, expected", [("0 1 2", (0, 1, 2)), ("3,5", (3, 5)), ([7], (7,))])

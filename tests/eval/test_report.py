@@ -144,3 +144,18 @@ def test_a_sim2real_evaluation_shows_where_the_encoders_put_the_domains():
     text = report_modes.sim2real_evaluation({"rows": [], "latent": latent})
     assert "E_R on real 0.048" in text and "MMD&sup2; of sim and real codes 0.846" in text
     assert "(two halves of sim: 0.0006)" in text
+
+
+def test_reproduce_shows_the_seeds_and_folder_the_experiment_holds(tmp_path):
+    exp = protocol.Experiment(tmp_path / "fcr-seed3", seeds=[3])
+    exp.run(3, "alphagan", lambda s, d: _run(d / "00001-fcr_alphagan-quick-alphagan",
+                                              "fcr_alphagan", s) and {"iou_all": 0.3})
+    exp.write(title="fcr seed 3")
+    page = report.build([tmp_path / "fcr-seed3"], tmp_path / "page").read_text()
+    line = re.search(r"Reproduce: <code>(.*?)</code>", page).group(1)
+    assert line == (f"python -m tfgan3d.eval.fcr_findings {tmp_path / 'fcr-seed3'} --seeds 3 "
+                    f"--preset quick")
+    assert "over 1 seed<" in page and "1 seeds" not in page
+    assert report.reproduce_command("python -m tfgan3d.eval domains --seeds 0 1 2 --preset quick",
+                                    {"seeds": [4, 7]}, tmp_path) == \
+        "python -m tfgan3d.eval domains --seeds 4 7 --preset quick"
