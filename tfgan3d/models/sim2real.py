@@ -38,12 +38,39 @@ lambda_mmd * MMD_u(z_S, z_R), the unbiased MMD (losses.mmd_rbf_unbiased) between
 the unpaired sim and real batches E_S(x_S), E_R(x_R), beside the paper's terms; logged as
 mmd_unpaired_loss. The paper's MMD terms only compare a code with the code of its own
 translation (or with N(0, I)); this one pulls the two domains' codes of real images together.
+Recipe options (not the paper's; issue 28). The defaults of this class are the paper's
+(`RECIPES["paper"]`); the trainer's `--recipe transfer` picks other values (RECIPES):
+  stage2_real "anchor"   stage 2 keeps stage 1's real-image terms: + lambda_kl KL(E_R(x_R))
+                         + lambda_rec |x_R - G_R(z_R)|^2 + lambda_mmd MMD(z_R, a ~ N(0, I))
+                         (logged kl_real_loss, rec_real_loss, mmd_real_loss). In the paper's
+                         stage 2 the only term that sees a real image is eq 14, whose paired
+                         V-statistic is lowest when E_R gives every image one narrow code.
+  eq14                   "paper": MMD(z'_S, z_R) on samples (V-statistic); "unbiased_means":
+                         MMD_u(mean of E_S(x'_S), mean of E_R(x_R)); "off": not counted
+                         (mmd_r2s_loss logged as 0).
+  align_means            "stage2" / "both": + lambda_mmd MMD_u(mean E_S(x_S), mean E_R(x_R))
+                         (logged mmd_align_loss) in stage 2 / in both stages: the codes of real
+                         images pulled to where E_S puts sim images, on the means the decoders
+                         read at test.
+  aux_input "mean"       D_depth and D_seg are trained on z_mean (and z'_R's mean), what they
+                         read at test, instead of reparameterised samples.
+  encoder_variance       "fixed": UNIT's encoder, z = z_mean + eps with unit noise in training;
+                         the z_log_var head is ignored and the KL is |z_mean|^2 / 2.
+Collapse probe (`set_probe`): every `every` steps of a stage, E_R and G_R on a fixed batch of
+real images (means, training=False, no noise drawn) give probe_sigma_real (mean posterior
+sigma), probe_spread_real (std of z_mean across the images, mean over code values) and
+probe_rec_real (MSE of G_R(z_mean) to the images) into the logs; in stage 2 the first probe
+whose spread is under `fraction` x the stage-1 reference (`set_probe_reference`) prints a
+warning naming the step and sets collapse_alarm_step. The probe's variables are not in the
+checkpoints (older checkpoints load unchanged).
 KL terms are per latent unit by default (`kl_per_unit`) so that, like the per-pixel MSE, they
 do not grow with the image size; all weights default to eq 10's ones.
 Networks not trained in a stage run with training=False (frozen batch-norm statistics).
 Under a distribution strategy each replica takes the MMD terms over its own part of the batch.
 """
 from __future__ import annotations
+
+import sys
 
 import keras
 import tensorflow as tf
@@ -54,6 +81,49 @@ from tfgan3d.networks.sim2real import Sim2RealNetworks
 
 GROUPS = ("encoders", "decoders", "aux")
 MMD_PAIRINGS = ("paper", "unpaired")
+# Recipe options (module docstring): name -> allowed values, the paper's first.
+RECIPE_CHOICES = {"stage2_real": ("none", "anchor"), "eq14": ("paper", "unbiased_means", "off"),
+                  "align_means": ("none", "stage2", "both"), "aux_input": ("sample", "mean"),
+                  "encoder_variance": ("learned", "fixed")}
+# --recipe NAME: the value of each option (an explicit option overrides its recipe's).
+# "transfer" was chosen by measurement (README, issue 28): stage-2 variants from one stage-1
+# checkpoint, quick, seed 0.
+RECIPES = {"paper": {k: v[0] for k, v in RECIPE_CHOICES.items()},
+           "transfer": dict(stage2_real="anchor", eq14="unbiased_means", align_means="stage2",
+                            aux_input="mean", encoder_variance="learned")}
+PROBE_TERMS = ("probe_sigma_real", "probe_spread_real", "probe_rec_real", "collapse_alarm_step")
+
+
+def recipe_options(recipe: str = "paper", **overrides) -> dict:
+    """The recipe's option values with the overrides that are not None; ValueError names a
+    bad recipe or value."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe: expected one of {', '.join(RECIPES)}, got {recipe!r}")
+    out = dict(RECIPES[recipe])
+    for key, value in overrides.items():
+        if key not in RECIPE_CHOICES:
+            raise ValueError(f"unknown recipe option {key!r}")
+        if value is None:
+            continue
+        if value not in RECIPE_CHOICES[key]:
+            raise ValueError(f"{key}: expected one of {', '.join(RECIPE_CHOICES[key])}, got "
+                             f"{value!r}")
+        out[key] = value
+    return out
+
+
+class _ProbeState:
+    """The collapse probe's latest values. A plain object, so that Keras and tf.train do not
+    track its variables: checkpoints stay what they were without the probe."""
+
+    def __init__(self):
+        agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+
+        def var(value, dtype=tf.float32):
+            return tf.Variable(value, dtype=dtype, trainable=False, aggregation=agg)
+        self.sigma, self.spread, self.rec = var(0.0), var(0.0), var(0.0)
+        self.reference = var(0.0)           # stage 1's spread; 0: unknown (no alarm)
+        self.alarm_step = var(0, tf.int64)  # the step the alarm fired at; 0: not fired
 STAGE1_TERMS = ("stage1_loss", "kl_sim_loss", "kl_real_loss", "rec_sim_loss", "rec_real_loss",
                 "mmd_sim_loss", "mmd_real_loss", "cycle_sim_loss", "cycle_real_loss")
 STAGE2_TERMS = ("stage2_loss", "kl_sim_loss", "kl_trans_loss", "rec_sim_loss", "rec_trans_loss",
@@ -89,6 +159,8 @@ class Sim2RealVAE(SchemeModel):
         sample_at_inference: `call` decodes a sampled z instead of z_mean.
         mmd_pairing: "paper" (eqs 6-7, 13-14 only) or "unpaired" (also MMD_u(E_S(x_S),
             E_R(x_R)) in both stages; see the module docstring).
+        stage2_real, eq14, align_means, aux_input, encoder_variance: recipe options
+            (RECIPE_CHOICES; the defaults are the paper's; see the module docstring).
     """
 
     def __init__(self, networks: Sim2RealNetworks, *, lambda_kl: float = 1.0,
@@ -97,7 +169,9 @@ class Sim2RealVAE(SchemeModel):
                  stage1_trains="encoders,decoders", stage2_trains="encoders,aux",
                  mmd_sigma: float | None = None, kl_per_unit: bool = True,
                  max_depth: float = 10.0, seed: int | None = None,
-                 sample_at_inference: bool = False, mmd_pairing: str = "paper", **kwargs):
+                 sample_at_inference: bool = False, mmd_pairing: str = "paper",
+                 stage2_real: str = "none", eq14: str = "paper", align_means: str = "none",
+                 aux_input: str = "sample", encoder_variance: str = "learned", **kwargs):
         super().__init__(**kwargs)
         if max_depth <= 0:
             raise ValueError(f"max_depth: expected > 0 metres, got {max_depth}")
@@ -120,10 +194,19 @@ class Sim2RealVAE(SchemeModel):
             raise ValueError(f"mmd_pairing: expected one of {', '.join(MMD_PAIRINGS)}, got "
                              f"{mmd_pairing!r}")
         self.mmd_pairing = mmd_pairing
+        self.recipe = recipe_options(stage2_real=stage2_real, eq14=eq14,
+                                     align_means=align_means, aux_input=aux_input,
+                                     encoder_variance=encoder_variance)
         self.stage = 1
         extra = ("mmd_unpaired_loss",) if mmd_pairing == "unpaired" else ()
-        self.trackers = {"stage1": {n: keras.metrics.Mean(name=n) for n in STAGE1_TERMS + extra},
-                         "stage2": {n: keras.metrics.Mean(name=n) for n in STAGE2_TERMS + extra}}
+        extra1 = extra + (("mmd_align_loss",) if align_means == "both" else ())
+        extra2 = (extra + (("mmd_align_loss",) if align_means != "none" else ())
+                  + (("kl_real_loss", "rec_real_loss", "mmd_real_loss")
+                     if stage2_real == "anchor" else ()))
+        self.trackers = {"stage1": {n: keras.metrics.Mean(name=n) for n in STAGE1_TERMS + extra1},
+                         "stage2": {n: keras.metrics.Mean(name=n) for n in STAGE2_TERMS + extra2}}
+        self.probe_images = None
+        self._probe = _ProbeState()
         self.built = True  # the networks are built; nothing is created on the first call
 
     # ------------------------------------------------------------------ set-up
@@ -172,6 +255,8 @@ class Sim2RealVAE(SchemeModel):
     def encode(self, encoder, image, training):
         """(z, z_mean, z_log_var) with the reparameterisation trick."""
         z_mean, z_log_var = encoder(image, training=training)
+        if self.recipe["encoder_variance"] == "fixed":    # UNIT: unit noise, no variance head
+            z_log_var = tf.zeros_like(z_mean)
         eps = keras.random.normal(tf.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
         return z_mean + tf.exp(0.5 * z_log_var) * eps, z_mean, z_log_var
 
@@ -249,7 +334,14 @@ class Sim2RealVAE(SchemeModel):
                  + w["mmd"] * (terms["mmd_sim_loss"] + terms["mmd_real_loss"])
                  + w["cycle"] * (terms["cycle_sim_loss"] + terms["cycle_real_loss"]))
         total = self._add_unpaired_mmd(total, terms, z_sim, z_real)
+        if self.recipe["align_means"] == "both":
+            total = self._add_mean_alignment(total, terms, mean_sim, mean_real)
         return total, terms
+
+    def _add_mean_alignment(self, total, terms, mean_sim, mean_real):
+        """align_means: + lambda_mmd * MMD_u(E_S(x_S) means, E_R(x_R) means) (not the paper's)."""
+        terms["mmd_align_loss"] = losses.mmd_rbf_unbiased(mean_sim, mean_real, self.mmd_sigma)
+        return total + self.weights_of["mmd"] * terms["mmd_align_loss"]
 
     def _add_unpaired_mmd(self, total, terms, z_sim, z_real):
         """mmd_pairing "unpaired": + lambda_mmd * MMD_u(E_S(x_S), E_R(x_R)) (not the paper's)."""
@@ -258,24 +350,36 @@ class Sim2RealVAE(SchemeModel):
         terms["mmd_unpaired_loss"] = losses.mmd_rbf_unbiased(z_sim, z_real, self.mmd_sigma)
         return total + self.weights_of["mmd"] * terms["mmd_unpaired_loss"]
 
+    def _eq14(self, z_back, z_real, mean_back, mean_real):
+        """Eq 14 as the recipe has it ("off": 0, and nothing reaches the networks)."""
+        how = self.recipe["eq14"]
+        if how == "paper":
+            return self._mmd(z_back, z_real)
+        if how == "unbiased_means":
+            return losses.mmd_rbf_unbiased(mean_back, mean_real, self.mmd_sigma)
+        return tf.constant(0.0)
+
     def stage2_losses(self, sim, real, depth, depth_valid, labels):
         """Eqs 11-20 with paired sim ground truth; returns (total, {term: value})."""
         enc, dec, aux = (self._training(g) for g in GROUPS)
         w = self.weights_of
         # 1. z_S = E_S(x_S), z_R = E_R(x_R)
+        opt = self.recipe
         z_sim, mean_sim, log_var_sim = self.encode(self.encoder_sim, sim, enc)
-        z_real, _, _ = self.encode(self.encoder_real, real, enc)
+        z_real, mean_real, log_var_real = self.encode(self.encoder_real, real, enc)
         # 2. x'_R = G_R(z_S), z'_R = E_R(x'_R); x'_S = G_S(z_R), z'_S = E_S(x'_S)
         sim_to_real = self.decoder_real(z_sim, training=dec)
         z_trans, mean_trans, log_var_trans = self.encode(self.encoder_real, sim_to_real, enc)
         real_to_sim = self.decoder_sim(z_real, training=dec)
-        z_back, _, _ = self.encode(self.encoder_sim, real_to_sim, enc)
-        # 3. depth and segmentation from z_S and z'_R
+        z_back, mean_back, _ = self.encode(self.encoder_sim, real_to_sim, enc)
+        # 3. depth and segmentation from z_S and z'_R (aux_input "mean": from their means)
         target = self.depth_target(depth)
-        depth_sim = self.depth_decoder(z_sim, training=aux)
-        depth_trans = self.depth_decoder(z_trans, training=aux)
-        seg_sim = self.seg_decoder(z_sim, training=aux)
-        seg_trans = self.seg_decoder(z_trans, training=aux)
+        aux_sim, aux_trans = ((mean_sim, mean_trans) if opt["aux_input"] == "mean"
+                              else (z_sim, z_trans))
+        depth_sim = self.depth_decoder(aux_sim, training=aux)
+        depth_trans = self.depth_decoder(aux_trans, training=aux)
+        seg_sim = self.seg_decoder(aux_sim, training=aux)
+        seg_trans = self.seg_decoder(aux_trans, training=aux)
         labels = tf.cast(labels, tf.int32)
         labelled = (labels >= 0) & (labels < tf.shape(seg_sim)[-1])
         labels = tf.where(labelled, labels, 0)
@@ -283,7 +387,7 @@ class Sim2RealVAE(SchemeModel):
             "kl_sim_loss": self._kl(mean_sim, log_var_sim),                     # eq 12
             "kl_trans_loss": self._kl(mean_trans, log_var_trans),               # eq 11
             "mmd_s2r_loss": self._mmd(z_sim, z_trans),                          # eq 13
-            "mmd_r2s_loss": self._mmd(z_back, z_real),                          # eq 14
+            "mmd_r2s_loss": self._eq14(z_back, z_real, mean_back, mean_real),   # eq 14
             "depth_sim_loss": losses.mse_loss(target, depth_sim, depth_valid),  # eq 15
             "depth_trans_loss": losses.mse_loss(target, depth_trans, depth_valid),  # eq 16
             "seg_sim_loss": losses.pixelwise_cross_entropy(labels, seg_sim, labelled),  # eq 18
@@ -304,6 +408,15 @@ class Sim2RealVAE(SchemeModel):
                  + w["depth"] * (terms["depth_sim_loss"] + terms["depth_trans_loss"])
                  + w["seg"] * (terms["seg_sim_loss"] + terms["seg_trans_loss"]))
         total = self._add_unpaired_mmd(total, terms, z_sim, z_real)
+        if opt["align_means"] != "none":
+            total = self._add_mean_alignment(total, terms, mean_sim, mean_real)
+        if opt["stage2_real"] == "anchor":   # stage 1's real-image terms, eqs 2, 4, 6
+            terms["kl_real_loss"] = self._kl(mean_real, log_var_real)
+            terms["rec_real_loss"] = losses.mse_loss(
+                real, self.decoder_real(z_real, training=dec))
+            terms["mmd_real_loss"] = self._mmd(z_real, self._prior(z_real))
+            total += (w["kl"] * terms["kl_real_loss"] + w["rec"] * terms["rec_real_loss"]
+                      + w["mmd"] * terms["mmd_real_loss"])
         hits = tf.cast(tf.equal(tf.argmax(seg_sim, -1, output_type=tf.int32), labels), tf.float32)
         mask = tf.cast(labelled, tf.float32)
         terms["seg_sim_acc"] = tf.reduce_sum(hits * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
@@ -342,4 +455,84 @@ class Sim2RealVAE(SchemeModel):
         trackers = self.trackers[stage]
         for name, value in terms.items():
             trackers[name].update_state(value)
-        return step_logs({m.name: m.result() for m in self.metrics})
+        logs = {m.name: m.result() for m in self.metrics}
+        if self.probe_images is not None:
+            logs.update(self._probe_step(self.stage_optimizers[stage].iterations))
+        return step_logs(logs)
+
+    # ------------------------------------------------------------------ collapse probe
+
+    def set_probe(self, images, every: int, fraction: float = 0.5, offset: int = 0) -> None:
+        """Probes E_R on `images` (a fixed real batch in [-1, 1]) after every `every`-th step
+        of the stage; `offset`: the run's step before the stage's first one (for the warning's
+        step). images None or every < 1: no probe."""
+        if images is None or every < 1:
+            self.probe_images = None
+        else:
+            self.probe_images = tf.constant(images, tf.float32)
+            self.probe_every, self.probe_offset = int(every), int(offset)
+            self.collapse_fraction = float(fraction)
+        self.train_function = None
+
+    def set_probe_reference(self, spread: float) -> None:
+        """Stage 1's spread of E_R's codes on the probe images (0: unknown, no alarm)."""
+        self._probe.reference.assign(float(spread))
+
+    @property
+    def probe_state(self) -> dict:
+        p = self._probe
+        return {"probe_sigma_real": float(p.sigma.numpy()),
+                "probe_spread_real": float(p.spread.numpy()),
+                "probe_rec_real": float(p.rec.numpy()), "reference": float(p.reference.numpy()),
+                "collapse_alarm_step": int(p.alarm_step.numpy())}
+
+    def probe(self, images=None) -> dict:
+        """{"sigma", "spread", "rec"} of E_R and G_R on `images` (default: the probe images),
+        as tensors: z_mean and z_log_var with training=False, no noise drawn."""
+        images = self.probe_images if images is None else images
+        z_mean, z_log_var = self.encoder_real(images, training=False)
+        if self.recipe["encoder_variance"] == "fixed":
+            z_log_var = tf.zeros_like(z_mean)
+        flat = tf.reshape(z_mean, [tf.shape(z_mean)[0], -1])
+        rec = self.decoder_real(z_mean, training=False)
+        return {"sigma": tf.reduce_mean(tf.exp(0.5 * z_log_var)),
+                "spread": tf.reduce_mean(tf.math.reduce_std(flat, axis=0)),
+                "rec": losses.mse_loss(images, rec)}
+
+    def _probe_step(self, iterations):
+        p = self._probe
+        stage2 = self.stage == 2
+
+        def measure():
+            got = self.probe()
+            step = tf.cast(iterations, tf.int64) + self.probe_offset
+            ops = [p.sigma.assign(got["sigma"]), p.spread.assign(got["spread"]),
+                   p.rec.assign(got["rec"])]
+            if not stage2:       # the reference is stage 1's latest spread
+                ops.append(p.reference.assign(got["spread"]))
+                with tf.control_dependencies(ops):
+                    return tf.constant(True)
+            fire = ((p.reference > 0) & (p.alarm_step == 0)
+                    & (got["spread"] < self.collapse_fraction * p.reference))
+
+            def alarm():
+                tf.print("warning: collapse alarm at step", step, ": the spread of E_R's codes "
+                         "across the fixed real batch fell to", got["spread"], "under",
+                         self.collapse_fraction, "x stage 1's", p.reference, "(posterior sigma",
+                         got["sigma"], ", real reconstruction MSE", got["rec"], "); E_R is "
+                         "giving every real image nearly one code (issue 28)",
+                         output_stream=sys.stderr)
+                with tf.control_dependencies([p.alarm_step.assign(step)]):
+                    return tf.identity(step)
+            with tf.control_dependencies(ops):
+                fired = tf.cond(fire, alarm, lambda: tf.identity(p.alarm_step))
+            with tf.control_dependencies([fired]):
+                return tf.constant(True)
+
+        done = tf.cond(tf.equal(iterations % self.probe_every, 0), measure,
+                       lambda: tf.constant(False))
+        with tf.control_dependencies([done]):
+            return {"probe_sigma_real": tf.identity(p.sigma),
+                    "probe_spread_real": tf.identity(p.spread),
+                    "probe_rec_real": tf.identity(p.rec),
+                    "collapse_alarm_step": tf.cast(tf.identity(p.alarm_step), tf.float32)}
