@@ -274,10 +274,13 @@ def complete_config(config: SimGANConfig, info: dict, run: runner.Run) -> None:
 
 
 def train(config: SimGANConfig, run: runner.Run) -> dict:
-    if run.strategy.num_replicas_in_sync > 1:
-        raise runner.RunError("simgan trains on one replica (its train step switches between "
-                              "the refiner and the discriminator in the graph); use "
-                              "--strategy one")
+    replicas = run.strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        # The history buffer mixes the global batch gathered from the replicas (see
+        # tfgan3d/models/simgan.py), which needs equal shares.
+        raise runner.RunError(f"--batch-size {config.batch_size}: expected a multiple of the "
+                              f"{replicas} replicas of --strategy {config.strategy}, found "
+                              f"a remainder of {config.batch_size % replicas}")
     dataset, info = make_datasets(config)
     complete_config(config, info, run)
     total = runner.total_steps(config, info["n_synthetic"], default=10_000)

@@ -14,18 +14,33 @@ Refiner loss (eq. 4): L_R = l_real(R(x)) + lambda * ||psi(R(x)) - psi(x)||_1, l_
 the patches; discriminator loss (eq. 2): cross-entropy of D on y (label real) and on a mix of
 current and past refined images (label refined; section 2.3).
 
-Schedule. One train_step is one update of one network, so that every update takes a fresh
+Schedule. One training step is one update of one network, so that every update takes a fresh
 mini-batch as in Algorithm 1 ("sample a mini-batch" inside each of the K_g and K_d loops). The
-model's `iteration` counter (a variable, saved with the model) picks the update in the graph,
-so one keras `fit` runs every phase and a resumed run continues where it stopped:
+model's `iteration` counter (a variable, saved with the model) picks the update, so one keras
+`fit` runs every phase and a resumed run continues where it stopped:
   t < P_R                         refiner step on lambda * l_reg only        (phase 0)
   P_R <= t < P_R + P_D            discriminator step                          (phase 1)
   afterwards, cycles of K_g + K_d: K_g refiner steps on L_R, then K_d
                                   discriminator steps                         (phase 2)
-with P_R = pretrain_r_steps and P_D = pretrain_d_steps. The switch is a tf.cond with an
-optimizer step in each branch; tf.distribute cannot synchronise replicas inside such a branch,
-so the model trains on one replica (one device), as the paper's networks did. (While
-pretraining, the refiner step still evaluates D, with weight 0: one refiner branch to trace.)
+with P_R = pretrain_r_steps and P_D = pretrain_d_steps. The pick is made on the host, between
+steps: the model compiles two distributed steps, one per player (`refiner_train_step`,
+`discriminator_train_step`), and its train function calls the one whose turn it is
+(`refiner_turn(t)`). Each compiled step holds one optimizer update that every replica takes,
+so tf.distribute synchronises it as any other model's (a switch inside the graph could not
+be: an all-reduce inside one branch of a tf.cond). One code path for one device and many.
+(While pretraining, the refiner step still evaluates D, with weight 0: one refiner step.)
+
+History buffer on several replicas: one buffer of the global batch, gathered. In a
+discriminator step every replica all-gathers the current refined images of all replicas (the
+global batch, in replica order: the order of the global batch the strategy split), mixes that
+global batch with the one buffer exactly as one device would (same stateless draws), keeps
+its own slice of the mixed batch, and stores the same images in its copy of the buffer. The
+copies are mirrored variables updated from the first replica (ONLY_FIRST_REPLICA), so every
+replica holds the same buffer, a checkpoint holds it once, and it restores under any strategy
+(one device, mirrored, multi-worker, or a different one from the run that saved it). Hence a
+discriminator step on N replicas is the single-device step on the global batch. The cost is
+one all-gather of the refined batch per discriminator step, and the global batch must split
+evenly across the replicas.
 """
 from __future__ import annotations
 
@@ -74,10 +89,15 @@ class HistoryBuffer(tf.Module):
         self.capacity = int(capacity)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.seed = int(seed)
+        # Under a strategy every replica computes the same update from the gathered global
+        # batch (module docstring); the first replica's is kept.
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
         self.images = tf.Variable(tf.zeros((self.capacity, *self.image_shape)),
-                                  trainable=False, name="images")
-        self.filled = tf.Variable(0, dtype=tf.int64, trainable=False, name="filled")
-        self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="calls")
+                                  trainable=False, name="images", aggregation=first)
+        self.filled = tf.Variable(0, dtype=tf.int64, trainable=False, name="filled",
+                                  aggregation=first)
+        self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="calls",
+                                 aggregation=first)
 
     def _order(self, salt):
         """A random order of the filled indices [0, filled), then the empty ones."""
@@ -108,7 +128,8 @@ class HistoryBuffer(tf.Module):
         slots = self.filled + tf.range(half)
         random_slots = tf.gather(self._order(1), tf.maximum(slots - self.capacity, 0))
         slots = tf.where(slots < self.capacity, slots, tf.cast(random_slots, tf.int64))
-        self.images.scatter_nd_update(slots[:, None], refined[:half])
+        # (scatter_update: the scatter that mirrored variables support; slots are distinct)
+        self.images.scatter_update(tf.IndexedSlices(refined[:half], slots))
         self.filled.assign(tf.minimum(self.filled + half, self.capacity))
         self.calls.assign_add(1)
         return mixed
@@ -119,7 +140,9 @@ class _Last(keras.metrics.Metric):
 
     def __init__(self, name, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+        # Every replica sees the same value: the first one's, not their sum.
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value",
+                                       aggregation="only_first_replica")
 
     def update_state(self, value):
         self.value.assign(tf.cast(value, self.value.dtype))
@@ -189,8 +212,10 @@ class SimGAN(SchemeModel):
         else:
             self._d_loss_fn = losses.global_adversarial_discriminator_loss
             self._r_adv_loss_fn = losses.global_adversarial_refiner_loss
+        # Every replica counts the same steps: one count, kept from the first replica.
         self.iteration = self.add_weight(shape=(), dtype="int64", initializer="zeros",
-                                         trainable=False, name="iteration")
+                                         trainable=False, name="iteration",
+                                         aggregation="only_first_replica")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("r_loss", "r_adv_loss", "r_reg_loss", "d_loss", "d_acc_real",
                           "d_acc_refined")}
@@ -202,11 +227,10 @@ class SimGAN(SchemeModel):
         return list(self.trackers.values())
 
     def compile(self, r_optimizer, d_optimizer, **kwargs):
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-            raise ValueError("SimGAN trains on one replica: its train step switches between "
-                             "refiner and discriminator updates in the graph, which "
-                             "tf.distribute cannot synchronise across replicas; use "
-                             "--strategy one")
+        if kwargs.get("steps_per_execution", 1) != 1:
+            raise ValueError(f"SimGAN picks the player of each step on the host: "
+                             f"steps_per_execution must be 1, got "
+                             f"{kwargs['steps_per_execution']}")
         super().compile(optimizer=None, **kwargs)  # players have their own optimizers
         self.r_optimizer = r_optimizer
         self.d_optimizer = d_optimizer
@@ -217,18 +241,30 @@ class SimGAN(SchemeModel):
     def call(self, synthetic, training=False):
         return self.refiner(synthetic, training=training)
 
-    def phase_of(self, t):
-        """(phase, refiner_turn) of iteration `t`: phase 0, 1 or 2 as in the module docstring;
-        refiner_turn is True for a refiner update, False for a discriminator update."""
-        t = tf.cast(t, tf.int64)
+    def phase_of(self, t: int) -> tuple[int, bool]:
+        """(phase, refiner_turn) of iteration `t` (a Python int, read on the host): phase 0, 1
+        or 2 as in the module docstring; refiner_turn is True for a refiner update, False for
+        a discriminator update."""
+        t = int(t)
         start = self.pretrain_r_steps + self.pretrain_d_steps
-        in_cycle = tf.math.floormod(t - start, self.k_g + self.k_d)
-        phase = tf.where(t < self.pretrain_r_steps, 0, tf.where(t < start, 1, 2))
-        refiner_turn = (phase == 0) | ((phase == 2) & (in_cycle < self.k_g))
+        phase = 0 if t < self.pretrain_r_steps else 1 if t < start else 2
+        refiner_turn = phase == 0 or (phase == 2 and (t - start) % (self.k_g + self.k_d)
+                                      < self.k_g)
         return phase, refiner_turn
 
-    def _refiner_step(self, synthetic, adversarial):
-        """`adversarial` is 1.0 in phase 2 and 0.0 while pretraining (l_reg only)."""
+    def _phase(self):
+        """The phase of the current iteration, in the graph (the logged `phase`)."""
+        t = self.iteration
+        return tf.where(t < self.pretrain_r_steps, 0,
+                        tf.where(t < self.pretrain_r_steps + self.pretrain_d_steps, 1, 2))
+
+    def refiner_train_step(self, batch):
+        """R step: theta <- step on L_R = l_real(D(R(x))) + lambda ||psi(R(x)) - psi(x)||_1
+        (eq. 4; l_real weighted 0 while pretraining, phase 0), phi fixed."""
+        batch, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        synthetic = batch["synthetic"]
+        phase = self._phase()
+        adversarial = tf.cast(phase == 2, tf.float32)
         R = self.refiner
         with tf.GradientTape() as tape:
             refined = R(synthetic, training=True)
@@ -239,13 +275,19 @@ class SimGAN(SchemeModel):
         self.trackers["r_loss"].update_state(r_loss)
         self.trackers["r_reg_loss"].update_state(r_reg)
         self.trackers["r_adv_loss"].update_state(r_adv, sample_weight=adversarial)
-        return tf.constant(0)
+        return self._end_step(phase)
 
-    def _discriminator_step(self, synthetic, real):
+    def discriminator_train_step(self, batch):
+        """D step: x_tilde = R(x), half of the global batch's refined images swapped for
+        buffer images (section 2.3); phi <- step on L_D = CE(D(y), real) + CE(D(x_tilde),
+        refined) (eq. 2)."""
+        batch, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        synthetic, real = batch["synthetic"], batch["real"]
+        phase = self._phase()
         D = self.discriminator
         refined = tf.stop_gradient(self.refiner(synthetic, training=True))
         if self.buffer is not None:
-            refined = self.buffer.mix(refined)
+            refined = self._mix_global(refined)
         with tf.GradientTape() as tape:
             real_logits = D(real, training=True)
             refined_logits = D(refined, training=True)
@@ -256,20 +298,43 @@ class SimGAN(SchemeModel):
             tf.cast(real_logits[..., 0] > real_logits[..., 1], tf.float32))
         self.trackers["d_acc_refined"].update_state(
             tf.cast(refined_logits[..., 1] > refined_logits[..., 0], tf.float32))
-        return tf.constant(0)
+        return self._end_step(phase)
 
-    def train_step(self, batch):
-        batch, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-        synthetic, real = batch["synthetic"], batch["real"]
-        phase, refiner_turn = self.phase_of(self.iteration)
-        adversarial = tf.cast(phase == 2, tf.float32)
-        # Algorithm 1, one update per step (schedule in the module docstring):
-        # R step: theta <- SGD step on L_R = l_real(D(R(x))) + lambda ||psi(R(x)) - psi(x)||_1
-        #         (eq. 4; l_real weighted 0 while pretraining), phi fixed
-        # D step: x_tilde = R(x), its half-batches mixed with the history buffer;
-        #         phi <- SGD step on L_D(phi) = CE(D(y), real) + CE(D(x_tilde), refined) (eq. 2)
-        tf.cond(refiner_turn, lambda: self._refiner_step(synthetic, adversarial),
-                lambda: self._discriminator_step(synthetic, real))
+    def _mix_global(self, refined):
+        """This replica's share of the buffer-mixed global batch (module docstring)."""
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return self.buffer.mix(refined)
+        everyone = context.all_gather(refined, axis=0)
+        mixed = self.buffer.mix(everyone)
+        size = tf.shape(refined)[0]
+        first = tf.cast(context.replica_id_in_sync_group, tf.int32) * size
+        return mixed[first:first + size]
+
+    def _end_step(self, phase):
         self.trackers["phase"].update_state(phase)
         self.iteration.assign_add(1)
         return step_logs({m.name: m.result() for m in self.metrics})
+
+    def train_step(self, batch):
+        """The step of the player whose turn it is at the current iteration (eager callers;
+        `fit` picks between the two compiled steps, see make_train_function)."""
+        _, refiner_turn = self.phase_of(int(self.iteration.numpy()))
+        return (self.refiner_train_step if refiner_turn else
+                self.discriminator_train_step)(batch)
+
+    def make_train_function(self, force=False):
+        """Keras' train function: one compiled distributed step per player (Keras' own
+        wrapper of a step: strategy.run, reduction of the logs, jit_compile), the player
+        picked on the host from the iteration counter before each step."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        steps = {True: self._make_function(self.refiner_train_step),
+                 False: self._make_function(self.discriminator_train_step)}
+
+        def function(iterator):
+            _, refiner_turn = self.phase_of(int(self.iteration.numpy()))
+            return steps[refiner_turn](iterator)
+
+        self.train_function = function
+        return function
