@@ -107,3 +107,21 @@ def test_disagreeing_shapes_name_both():
         evaluate_depth(np.ones((2, 4, 4)), np.ones((2, 4, 5)))
     with pytest.raises(ValueError, match=r"\(4,\).*\(3,\)"):
         depth_errors(np.ones(4), np.ones(3))
+
+
+def test_median_scaling_then_clamping_in_that_order():
+    # High side: gt 8, 8, 8 (median 8), pred 2, 2, 4 (median 2, all inside [1, 10]) -> scale 4
+    # -> 8, 8, 16 -> clamped after scaling: 8, 8, 10, abs_rel (0 + 0 + 2/8) / 3 = 1/12
+    # (clamping before scaling keeps the 16: abs_rel 1/3).
+    high = evaluate_depth(np.array([[8.0, 8.0, 8.0]]), np.array([[2.0, 2.0, 4.0]]),
+                          min_depth=1.0, max_depth=10.0, median_scaling=True, per_image=True)[0]
+    assert high["median_scale"] == 4.0
+    assert high["abs_rel"] == pytest.approx(1 / 12)
+    assert high["rmse"] == pytest.approx(math.sqrt(4 / 3))
+    # Low side: gt 2, 2, 2, pred 0.5, 1, 1 (median 1) -> scale 2 -> 1, 2, 2 -> clamped to
+    # min_depth 1.5: 1.5, 2, 2, abs_rel 0.25 / 3 (clamping first lifts every value to 1.5:
+    # scale 4/3, abs_rel 0).
+    low = evaluate_depth(np.array([[2.0, 2.0, 2.0]]), np.array([[0.5, 1.0, 1.0]]),
+                         min_depth=1.5, max_depth=10.0, median_scaling=True, per_image=True)[0]
+    assert low["median_scale"] == 2.0
+    assert low["abs_rel"] == pytest.approx(0.25 / 3)
