@@ -330,3 +330,52 @@ def test_unpaired_files_name_no_internal_argument(folder_set, tmp_path):
     with pytest.raises(DataError) as err:
         paired.discover_pairs(root, "train")
     assert "without a depth file" in str(err.value) and "strict=False" not in str(err.value)
+
+
+def _scenevox(root, scenes):
+    for i, scene in enumerate(scenes):
+        folder = root / "Scenevox" / f"s{i}"
+        folder.mkdir(parents=True)
+        np.save(folder / "m0.npy", np.asarray(scene, np.uint8))
+    return root
+
+
+def test_fcr_labels_beyond_num_classes_are_refused_naming_the_file(tmp_path, capsys):
+    """fcr --num-classes 5 on labels up to 11 failed in the first batch with TensorFlow's graph
+    context, naming the folder; now before the networks are built, naming the file, and no run
+    folder is left (issue 29)."""
+    scenes = np.zeros((6, 16, 16, 16), np.uint8)
+    scenes[:, :, 0] = 1
+    scenes[3, 2, 2, 2] = 11
+    root = _scenevox(tmp_path / "vox", scenes)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--mode", "fcr_alphagan", "--preset", "tiny", "--data", str(root),
+                    "--num-classes", "5", "--run-dir", str(tmp_path / "runs")])
+    line = str(exit_info.value.code)
+    assert line.startswith(f"error: {root / 'Scenevox' / 's3' / 'm0.npy'}: expected labels "
+                           f"0..4 (--num-classes 5), found label 11"), line
+    assert "function_node" not in line and "\n" not in line
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_a_voxel_set_without_an_occupied_voxel_warns(tmp_path, capsys):
+    from tfgan3d.data import voxel_files
+    root = _scenevox(tmp_path / "vox", np.zeros((3, 8, 8, 8), np.uint8))
+    voxel_files.make_voxel_dataset(root, split="all", batch_size=2)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "holds no occupied voxel" in err, err
+    root = _scenevox(tmp_path / "vox2", np.ones((3, 8, 8, 8), np.uint8))
+    voxel_files.make_voxel_dataset(root, split="all", batch_size=2)
+    assert "occupied" not in capsys.readouterr().err
+
+
+def test_sim2real_batch_larger_than_the_data_is_refused_as_pix2pix_does(folder_set, tmp_path):
+    """sim2real --batch-size 4 on 2 training images trained silently (issue 29)."""
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--mode", "sim2real", "--preset", "tiny", "--sim-data", str(folder_set),
+                    "--real-data", str(folder_set), "--batch-size", "4", "--run-dir", str(runs),
+                    "--stage1-steps", "1", "--stage2-steps", "0"])
+    assert exit_info.value.code == ("error: --batch-size 4: expected at most the 2 training "
+                                    "examples of the data set, found more")
+    assert not list(runs.iterdir())

@@ -203,6 +203,9 @@ def train(config: FCRConfig, run: runner.Run) -> dict:
     total = runner.total_steps(config, voxel_files.count_scenes(data_root(config)),
                                default=100_000)
     phase1_end = min(config.phase2_start - 1, total)
+    # Read and checked before the networks are built: labels against --num-classes, naming
+    # the file; a data set without an occupied voxel warns.
+    phase1_data = make_dataset(config, config.batch_size)
     with run.strategy.scope():
         model = build_model(config)
         optimizers = make_optimizers(config, total)
@@ -214,7 +217,7 @@ def train(config: FCRConfig, run: runner.Run) -> dict:
     logs = {}
     if start < phase1_end:
         model.set_phase(1)
-        logs = runner.fit(model, make_dataset(config, config.batch_size), run, total=phase1_end,
+        logs = runner.fit(model, phase1_data, run, total=phase1_end,
                           optimizers=optimizers, sample_fn=sample_fn)
     if total > phase1_end:
         model.set_phase(2)

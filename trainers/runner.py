@@ -249,15 +249,21 @@ def current_lr(optimizer) -> float:
 
 # ----------------------------------------------------------------------------- the fit loop
 
+def check_batch_size(batch_size: int, examples: int | None, flag: str = "--batch-size") -> None:
+    """Raises RunError when a batch is larger than the `examples` of the training set (each
+    batch would repeat examples): every mode refuses it in these words."""
+    if examples and batch_size > examples:
+        raise RunError(f"{flag} {batch_size}: expected at most the {examples} "
+                       f"training examples of the data set, found more")
+
+
 def total_steps(config: config_lib.TrainConfig, examples: int | None, default: int) -> int:
     """Training iterations from --steps, or --epochs over `examples` training examples.
 
     Raises:
         RunError: --batch-size larger than the `examples` of the training set.
     """
-    if examples and config.batch_size > examples:
-        raise RunError(f"--batch-size {config.batch_size}: expected at most the {examples} "
-                       f"training examples of the data set, found more")
+    check_batch_size(config.batch_size, examples)
     if config.steps is not None:
         return config.steps
     if config.epochs is not None:

@@ -264,10 +264,6 @@ def _resolve_epochs(config: Sim2RealConfig, run: runner.Run, info: dict) -> None
     stages as --steps is; the stage lengths are recorded in config.json."""
     if config.epochs is None:
         return
-    if config.batch_size > min(info["n_sim"], info["n_real"]):
-        raise runner.RunError(f"--batch-size {config.batch_size}: expected at most the "
-                              f"{min(info['n_sim'], info['n_real'])} training images of the "
-                              f"smaller domain, found more")
     total = max(1, math.ceil(config.epochs * info["n_sim"] / config.batch_size))
     s1, s2 = config.stage1_steps, config.stage2_steps
     first = round(total * s1 / (s1 + s2))
@@ -354,6 +350,8 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     if config.stage2_from and not run.resumed:
         stage2_source(config)               # fail before the data and networks are made
     sim_ds, real_ds, info = sim2real_data.make_sim2real_datasets(config)
+    # As pix2pix and fcr refuse it: a batch larger than the smaller domain's training set.
+    runner.check_batch_size(config.batch_size, min(info["n_sim"], info["n_real"]))
     _resolve_num_classes(config, run, info)
     _resolve_epochs(config, run, info)
     # Each consumer reads its own copy of the streams: a tf.data shuffle keeps one seed

@@ -22,6 +22,7 @@ resolved and cached by `tfgan3d.data.builtin.resolve_voxel_source`.
 import os
 from pathlib import Path
 import shutil
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -204,7 +205,26 @@ def _grid_of(files):
     return tuple(load_shard(first)[0].shape[1:])
 
 
-def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, deterministic):
+def _check_read(files, grid, num_classes, where):
+    """Reads `files` (every scene is checked by `load_voxel_file`); with `num_classes`, a label
+    >= num_classes raises DataError naming the file (and the scene of a shard). Returns the
+    occupied (label > 0) voxels counted."""
+    occupied = 0
+    for path in files:
+        scenes = load_voxel_file(path, grid)
+        occupied += int(np.count_nonzero(scenes))
+        if num_classes is not None and scenes.size and int(scenes.max()) >= num_classes:
+            top = int(scenes.max())
+            scene = (f" (scene {int(np.argmax(scenes.reshape(len(scenes), -1).max(1)))})"
+                     if scenes.ndim == 4 else "")
+            raise DataError(f"{path}{scene}: expected labels 0..{num_classes - 1} "
+                            f"(--num-classes {num_classes}), found label {top}; give "
+                            f"--num-classes {NUM_CLASSES} for the data's classes")
+    return occupied
+
+
+def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, deterministic,
+                   num_classes=None):
     """(tf.data.Dataset of uint8 scenes (X, H, Z), grid)."""
     if isinstance(source, np.ndarray):
         scenes = check_scenes(source[None] if source.ndim == 3 else source, "voxel array",
@@ -222,8 +242,12 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
         n = manifest.get("n", len(files) if files[0].endswith(".npy") else len(files) * 1000)
         validate = True if n <= AUTO_VALIDATE_LIMIT else "first"
     if validate in (True, "first"):
-        for path in files if validate is True else files[:1]:
-            load_voxel_file(path, grid)
+        occupied = _check_read(files if validate is True else files[:1], grid, num_classes,
+                               source)
+        if validate is True and not occupied:
+            print(f"warning: {source}: every scene of split {split!r} ({len(files)} files) is "
+                  f"empty (label 0 everywhere): the data set holds no occupied voxel",
+                  file=sys.stderr, flush=True)
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if files[0].endswith(".npy"):
         paths, decode = _npy_dataset(files, grid, validate)
@@ -282,8 +306,9 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
         one_hot: True yields float32 one-hot batches; False yields the uint8 labels [B, X, H, Z]
             (12x less to move: at 80x48x80 a one-hot batch of 20 is 295 MB, and the CPU makes
             about two a second; one-hot them on the accelerator with `tf.one_hot` instead).
-        num_classes: the model's class count when below the data's 12: every batch is
-            checked in the graph to hold labels 0..num_classes-1 only.
+        num_classes: the model's class count when below the data's 12: the files read by
+            `validate` are checked for labels 0..num_classes-1 (DataError naming the file),
+            the rest in the graph, batch by batch.
 
     Returns:
         tf.data.Dataset of float32 [B, X, H, Z, 12], one-hot over VOXEL_CLASSES (or uint8
@@ -291,12 +316,16 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
 
     Raises:
         DataError: no files, unreadable or corrupt files, wrong grid, labels outside 0..11
-            (in-graph checks raise tf.errors.InvalidArgumentError naming the file instead).
+            or beyond num_classes (in-graph checks raise tf.errors.InvalidArgumentError
+            naming the file instead). When every scene was read and none holds an occupied
+            voxel, one `warning:` line goes to stderr.
     """
     if validate not in (True, False, "first", "auto"):
         raise ValueError(f"validate must be True, False, 'first' or 'auto', got {validate!r}")
     scenes, grid = _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle,
-                                  deterministic)
+                                  deterministic,
+                                  num_classes if num_classes and num_classes < NUM_CLASSES
+                                  else None)
     if cache:
         scenes = scenes.cache("" if cache is True else str(cache))
     if shuffle:
