@@ -205,7 +205,7 @@ def _grid_of(files):
     return tuple(load_shard(first)[0].shape[1:])
 
 
-def _check_read(files, grid, num_classes, where):
+def _check_read(files, grid, num_classes):
     """Reads `files` (every scene is checked by `load_voxel_file`); with `num_classes`, a label
     >= num_classes raises DataError naming the file (and the scene of a shard). Returns the
     occupied (label > 0) voxels counted."""
@@ -242,8 +242,7 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
         n = manifest.get("n", len(files) if files[0].endswith(".npy") else len(files) * 1000)
         validate = True if n <= AUTO_VALIDATE_LIMIT else "first"
     if validate in (True, "first"):
-        occupied = _check_read(files if validate is True else files[:1], grid, num_classes,
-                               source)
+        occupied = _check_read(files if validate is True else files[:1], grid, num_classes)
         if validate is True and not occupied:
             print(f"warning: {source}: every scene of split {split!r} ({len(files)} files) is "
                   f"empty (label 0 everywhere): the data set holds no occupied voxel",
