@@ -46,6 +46,7 @@ class TrainConfig:
     resume: str | None = None         # "latest" (newest run of this mode) or a run folder
     seed: int = 0                     # seeds the data, the initial weights and the random streams
     strategy: str = "auto"            # auto | one | mirrored (GPUs) | multi-worker (TF_CONFIG)
+    worker_timeout: float = 600.0     # multi-worker: seconds to wait for the others (0: forever)
     jit: bool = False                 # XLA for the train step
     mixed_precision: bool = False     # float16 on GPUs (loss scaling), bfloat16 on CPUs
     dry_run: bool = False             # print the resolved config and stop
@@ -70,6 +71,9 @@ class TrainConfig:
             raise ConfigError(f"--strategy: expected one of {', '.join(STRATEGIES)}, "
                               f"got {self.strategy!r}")
         if self.lr_schedule not in LR_SCHEDULES:
+        if not self.worker_timeout >= 0:
+            raise ConfigError(f"--worker-timeout: expected seconds >= 0 (0: wait forever), "
+                              f"got {self.worker_timeout}")
             raise ConfigError(f"--lr-schedule: expected one of {', '.join(LR_SCHEDULES)}, "
                               f"got {self.lr_schedule!r}")
         if self.steps is not None and self.epochs is not None:
