@@ -142,6 +142,17 @@ def shard_files(files, num_workers: int = 1, worker_index: int = 0) -> list:
     return files[worker_index::num_workers]
 
 
+def worker_files(files, worker: tuple[int, int] | None = None):
+    """(files this worker reads, None) when there are at least as many files as workers
+    (`shard_files`); else (all files, (num_workers, index)): each worker then keeps its own
+    elements of them (`Dataset.shard`), still disjoint. `worker` defaults to
+    `current_worker()`."""
+    num_workers, index = worker or current_worker()
+    if num_workers > 1 and len(files) < num_workers:
+        return list(files), (num_workers, index)
+    return shard_files(files, num_workers, index), None
+
+
 def current_worker() -> tuple[int, int]:
     """(number of training workers, this worker's index) from TF_CONFIG (chief first, then
     the workers); (1, 0) without a cluster."""
@@ -172,10 +183,11 @@ def record_stream(files, *, shuffle: bool, seed=None, repeat: bool = False,
         seed: shuffle seed (None: fresh each run).
         repeat: endless.
         worker: (num_workers, index); default `current_worker()`. With several workers each
-            reads its own shards (`shard_files`) and TensorFlow's auto-sharding is turned off.
+            reads its own shards (`shard_files`; with fewer shards than workers, its own
+            records of them) and TensorFlow's auto-sharding is turned off.
     """
     num_workers, index = worker or current_worker()
-    files = shard_files(files, num_workers, index)
+    files, by_element = worker_files(files, (num_workers, index))
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -185,6 +197,8 @@ def record_stream(files, *, shuffle: bool, seed=None, repeat: bool = False,
                        cycle_length=min(cycle_length, len(files)) if shuffle else 1,
                        block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=True)
+    if by_element:                      # fewer shards than workers: every k-th record
+        ds = ds.shard(*by_element)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.OFF if num_workers > 1

@@ -27,6 +27,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from tfgan3d.data import shards as shard_sets
 from tfgan3d.data.errors import DataError
 from tfgan3d.data.voxel_formats import (FORMATS, SCENEVOX, SHARD_EXTENSIONS, TF_FEATURES,
                                         check_scenes, check_target, commit_folder, load_shard,
@@ -248,6 +249,15 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
                   f"empty (label 0 everywhere): the data set holds no occupied voxel",
                   file=sys.stderr, flush=True)
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    # Training: each worker of a cluster reads its own files, or with fewer files than
+    # workers every worker's own scenes of them (data/shards.py).
+    files, by_element = shard_sets.worker_files(files) if shuffle else (files, None)
+    if by_element:
+        def per_worker(ds):
+            return ds.shard(*by_element)
+    else:
+        def per_worker(ds):
+            return ds
     if files[0].endswith(".npy"):
         paths, decode = _npy_dataset(files, grid, validate)
     else:
@@ -255,7 +265,7 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
     if shuffle:
         paths = paths.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     if files[0].endswith(".npy"):
-        return paths.map(decode, **parallel), grid
+        return per_worker(paths.map(decode, **parallel)), grid
     if files[0].endswith(".npz"):
         def read(path):
             return load_shard(path.decode(), grid)[0]
@@ -265,11 +275,11 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
                                    (None, *grid))
         # Whole shards are read at once: two in flight bounds the memory.
         shards = paths.map(load, num_parallel_calls=2, deterministic=deterministic)
-        return shards.unbatch(), grid
+        return per_worker(shards.unbatch()), grid
     records = paths.interleave(
         lambda p: tf.data.TFRecordDataset(p, tfrecord_compression(files[0])),
         cycle_length=min(len(files), 4) if shuffle else 1, **parallel)
-    return records.map(_tfrecord_decode(grid), **parallel), grid
+    return per_worker(records.map(_tfrecord_decode(grid), **parallel)), grid
 
 
 def _flip(scene, bits):
@@ -350,6 +360,9 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
                                                    dtype=tf.float32), **parallel)
     options = tf.data.Options()
     options.deterministic = deterministic
+    if shuffle and shard_sets.current_worker()[0] > 1:    # already sharded by file, per worker
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.OFF
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
