@@ -22,6 +22,7 @@ setup(
         "tfgan3d-eval=tfgan3d.eval.__main__:main",
         "tfgan3d-render=tfgan3d.eval.render:main",
         "tfgan3d-export=tfgan3d.export:main",
+        "tfgan3d-predict=tfgan3d.predict:main",
         "tfgan3d-data=tfgan3d.tools.make_dataset:main",
         "tfgan3d-bench=tfgan3d.tools.bench:main",
     ]},

@@ -25,3 +25,12 @@ def prefer_onednn_for(mode: str) -> None:
 
 
 __version__ = "0.1.0"
+
+
+def load(model, checkpoint=None):
+    """A trained model, ready to predict: a run folder (its newest whole checkpoint, or
+    `checkpoint`) or an exported SavedModel. `load(MODEL).predict(array_or_path)` returns numpy
+    arrays in user units (depth in metres, class ids, refined images, voxel labels); see
+    `tfgan3d.inference.Model.predict`."""
+    from tfgan3d import inference
+    return inference.load(model, checkpoint)

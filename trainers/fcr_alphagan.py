@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -237,40 +238,76 @@ def export_parts(model: FCRAlphaGAN) -> dict:
     return parts
 
 
+# |z| of a served or predicted code: the prior is N(0, 1), so a value beyond this bound is not
+# a code but a mistake (1e30 used to decode into a scene of NaN-driven labels).
+LATENT_BOUND = 1e3
+
+
+def generate(model: FCRAlphaGAN, z) -> dict:
+    """Codes z [B, *latent] -> {"probabilities", "labels" (int32), "refined_probabilities",
+    "refined_labels"}: G(z) and R(G(z))."""
+    probs = model.decode(z)
+    refined = model.refine(probs)
+    return {"probabilities": probs, "labels": tf.argmax(probs, -1, output_type=tf.int32),
+            "refined_probabilities": refined,
+            "refined_labels": tf.argmax(refined, -1, output_type=tf.int32)}
+
+
 def serving_models(model: FCRAlphaGAN, config: FCRConfig) -> dict:
-    """Three SavedModels, each with a serving_default signature:
-      generator    z float32 [B, *latent] -> {"probabilities" [B, X, H, Z, C], "labels" int32,
-                   "refined_probabilities", "refined_labels"}
+    """Three SavedModels, each with a serving_default signature (and tfgan3d_info: the mode and
+    the run's config as JSON):
+      generator    z float32 [B, *latent], |z| <= LATENT_BOUND -> {"probabilities"
+                   [B, X, H, Z, C], "labels" int32, "refined_probabilities", "refined_labels"};
+                   generate_uint8: z -> {"labels", "refined_labels"} uint8 class ids only
+                   (a scene's 12 probabilities per voxel are 3.7 M floats: too much for REST)
       encoder      voxels int32 labels [B, X, H, Z] -> {"z" float32 [B, *latent]}
       autoencoder  voxels int32 labels -> {"reconstruction", "refined" int32 labels,
-                   "refined_probabilities"}
+                   "refined_probabilities"}; autoencode_uint8: voxels -> {"reconstruction",
+                   "refined"} uint8 class ids only
+    A batch of 0 scenes or codes gives empty outputs.
     """
     latent = tf.TensorSpec([None, *model.latent_shape], tf.float32, name="z")
     voxels = tf.TensorSpec([None, *config.grid], tf.int32, name="voxels")
+    info = serving.info_endpoint("fcr_alphagan", config.to_json())
 
     # Each request is checked in the graph (rank, grid or latent sizes, labels 0..C-1, finite
-    # z) before the networks run; see serving.checked.
+    # and bounded z) before the networks run; see serving.checked.
     def check_voxels(voxels):
         return serving.checked(voxels, tuple(config.grid), name="voxels",
-                              value_range=(0, config.num_classes - 1))
+                               value_range=(0, config.num_classes - 1))
 
-    def generate(z):
-        z = serving.checked(z, tuple(model.latent_shape), name="z", finite=True)
-        probs = model.decode(z)
-        refined = model.refine(probs)
-        return {"probabilities": probs, "labels": tf.argmax(probs, -1, output_type=tf.int32),
-                "refined_probabilities": refined,
-                "refined_labels": tf.argmax(refined, -1, output_type=tf.int32)}
+    def check_z(z):
+        return serving.checked(z, tuple(model.latent_shape), name="z",
+                               value_range=(-LATENT_BOUND, LATENT_BOUND))
+
+    def serve_generate(z):
+        return serving.nonempty(lambda z: generate(model, z), check_z(z))
+
+    def generate_uint8(z):
+        out = serve_generate(z)
+        return {"labels": tf.cast(out["labels"], tf.uint8),
+                "refined_labels": tf.cast(out["refined_labels"], tf.uint8)}
 
     def encode(voxels):
-        return {"z": model.encode(tf.one_hot(check_voxels(voxels), config.num_classes))}
+        return serving.nonempty(
+            lambda v: {"z": model.encode(tf.one_hot(v, config.num_classes))},
+            check_voxels(voxels))
 
     def autoencode(voxels):
-        return predict(model, check_voxels(voxels), config)
+        return serving.nonempty(lambda v: predict(model, v, config), check_voxels(voxels))
 
-    return {"generator": {"serving_default": (generate, [latent])},
-            "encoder": {"serving_default": (encode, [voxels])},
-            "autoencoder": {"serving_default": (autoencode, [voxels])}}
+    def autoencode_uint8(voxels):
+        out = autoencode(voxels)
+        return {"reconstruction": tf.cast(out["reconstruction"], tf.uint8),
+                "refined": tf.cast(out["refined"], tf.uint8)}
+
+    return {"generator": {"serving_default": (serve_generate, [latent]),
+                          "generate_uint8": (generate_uint8, [latent]),
+                          serving.INFO_ENDPOINT: info},
+            "encoder": {"serving_default": (encode, [voxels]), serving.INFO_ENDPOINT: info},
+            "autoencoder": {"serving_default": (autoencode, [voxels]),
+                            "autoencode_uint8": (autoencode_uint8, [voxels]),
+                            serving.INFO_ENDPOINT: info}}
 
 
 def data(config: FCRConfig, split: str = "train", *, source: str | None = None,

@@ -229,17 +229,22 @@ def sample_grid(model, batch, config) -> np.ndarray:
 
 def serving_endpoints(model: Pix2Pix, config: Pix2PixConfig) -> dict:
     """serving_default: uint8 RGB [B, H, W, 3] -> {"depth": float32 metres [B, H, W, 1]}.
+    serving_encoded: PNG / JPEG strings [B] ("image_bytes", one size per request) -> the same.
+    tfgan3d_info: the mode and the run's config (JSON).
 
-    H and W must be multiples of 2**n_down (256 at the paper preset); the trained crop size
-    is the natural choice. Inference follows --inference (eval: deterministic).
+    Any H and W: images are mirrored out to multiples of 2**n_down in the graph and the depth
+    cropped back (`predict`). Inference follows --inference (eval: deterministic).
     """
-    multiple = 2 ** config.n_down
-
     def serve(rgb):
-        return {"depth": predict_depth(model, serving.rgb_input(rgb, multiple), config)}
+        return predict(model, serving.image_input(rgb, 3), config)
+
+    def serve_encoded(image_bytes):
+        return serve(serving.decode_images(image_bytes, 3))
 
     return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8,
-                                                      name="rgb")])}
+                                                      name="rgb")]),
+            serving.ENCODED_ENDPOINT: (serve_encoded, [serving.ENCODED_SPEC]),
+            serving.INFO_ENDPOINT: serving.info_endpoint("pix2pix", config.to_json())}
 
 
 def export_parts(model: Pix2Pix) -> dict:
@@ -280,8 +285,11 @@ def train(config: Pix2PixConfig, run: runner.Run) -> dict:
 
 
 def predict(model: Pix2Pix, real_a, config: Pix2PixConfig) -> dict:
-    """RGB in [-1, 1] [B, H, W, 3] -> {"depth": metres [B, H, W, 1]}."""
-    return {"depth": predict_depth(model, real_a, config)}
+    """RGB in [-1, 1] [B, H, W, 3], any H and W -> {"depth": metres [B, H, W, 1]}: the one
+    inference path of predict, export and the serving client. Sizes that are not multiples of
+    2**n_down are mirrored out to the next multiple and the depth cropped back."""
+    return {"depth": serving.with_padding(lambda x: predict_depth(model, x, config), real_a,
+                                          2 ** config.n_down)}
 
 
 def figures(run_dir) -> list:

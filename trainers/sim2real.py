@@ -206,22 +206,72 @@ def translate(model: Sim2RealVAE, images, to: str):
     return model.translate(images, to)
 
 
+DOMAINS = ("real", "sim")
+
+
+def perceive(model: Sim2RealVAE, image, config: Sim2RealConfig, domain: str = "real") -> dict:
+    """Images of `domain` in [-1, 1] [B, H, W, 3], any H and W -> {"depth": metres [B, H, W, 1],
+    "seg_logits": [B, H, W, C], "segmentation": int32 class ids [B, H, W]}: E_R (real) or
+    E_S (sim) -> z -> D_depth, D_seg. Sizes that are not multiples of 2**levels are mirrored
+    out to the next multiple and the outputs cropped back."""
+    if domain not in DOMAINS:
+        raise ValueError(f"domain: expected one of {', '.join(DOMAINS)}, got {domain!r}")
+    encoder = model.encoder_real if domain == "real" else model.encoder_sim
+
+    def run(x):
+        z = model.code(encoder, x)
+        logits = model.seg_decoder(z, training=False)
+        return {"depth": model.depth_metres(model.depth_decoder(z, training=False)),
+                "seg_logits": logits,
+                "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
+    return serving.with_padding(run, image, 2 ** config.levels)
+
+
+def translate_any_size(model: Sim2RealVAE, images, config: Sim2RealConfig, to: str):
+    """`translate` for images of any size (mirrored out to multiples of 2**levels, cropped
+    back)."""
+    return serving.with_padding(lambda x: translate(model, x, to), images, 2 ** config.levels)
+
+
 def serving_endpoints(model: Sim2RealVAE, config: Sim2RealConfig) -> dict:
     """serving_default: uint8 RGB [B, H, W, 3] of the real domain ->
     {"depth": float32 metres [B, H, W, 1], "segmentation": int32 class ids [B, H, W]}.
+    serving_encoded: PNG / JPEG strings [B] ("image_bytes", one size per request) -> the same.
+    sim_domain: uint8 RGB of the sim domain (E_S) -> the same.
+    sim_to_real, real_to_sim: uint8 RGB -> {"image": uint8 RGB [B, H, W, 3]} (translations).
+    tfgan3d_info: the mode and the run's config (JSON).
 
-    H and W must be multiples of 2**levels (the trained image size is the natural choice).
-    z is the encoder's mean (--inference mean) or a sample (--inference sample).
+    Any H and W: images are mirrored out to multiples of 2**levels in the graph and the
+    outputs cropped back. z is the encoder's mean (--inference mean) or a sample (--inference
+    sample).
     """
-    multiple = 2 ** config.levels
+    rgb_spec = [tf.TensorSpec([None, None, None, 3], tf.uint8, name="rgb")]
+
+    def outputs(out):
+        return {"depth": tf.cast(out["depth"], tf.float32), "segmentation": out["segmentation"]}
 
     def serve(rgb):
-        depth, logits = predict(model, serving.rgb_input(rgb, multiple))
-        return {"depth": tf.cast(depth, tf.float32),
-                "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
+        return outputs(perceive(model, serving.image_input(rgb, 3), config))
 
-    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8,
-                                                      name="rgb")])}
+    def serve_encoded(image_bytes):
+        return serve(serving.decode_images(image_bytes, 3))
+
+    def serve_sim(rgb):
+        return outputs(perceive(model, serving.image_input(rgb, 3), config, "sim"))
+
+    def translation(to):
+        def serve_translate(rgb):
+            image = translate_any_size(model, serving.image_input(rgb, 3), config, to)
+            return {"image": tf.cast(tf.round(tf.clip_by_value(
+                (tf.cast(image, tf.float32) + 1.0) * 127.5, 0, 255)), tf.uint8)}
+        return serve_translate
+
+    return {"serving_default": (serve, rgb_spec),
+            serving.ENCODED_ENDPOINT: (serve_encoded, [serving.ENCODED_SPEC]),
+            "sim_domain": (serve_sim, rgb_spec),
+            "sim_to_real": (translation("real"), rgb_spec),
+            "real_to_sim": (translation("sim"), rgb_spec),
+            serving.INFO_ENDPOINT: serving.info_endpoint("sim2real", config.to_json())}
 
 
 def export_parts(model: Sim2RealVAE) -> dict:
@@ -421,11 +471,10 @@ def data(config: Sim2RealConfig, split: str = "train", *, source: str | None = N
 
 
 def _predict(model: Sim2RealVAE, image, config: Sim2RealConfig) -> dict:
-    """Real-domain RGB in [-1, 1] -> {"depth": metres [B, H, W, 1], "seg_logits": [B, H, W, C],
-    "segmentation": class ids [B, H, W]}."""
-    depth, logits = predict(model, image)
-    return {"depth": depth, "seg_logits": logits,
-            "segmentation": tf.argmax(logits, -1, output_type=tf.int32)}
+    """Real-domain RGB in [-1, 1], any H and W -> {"depth": metres [B, H, W, 1], "seg_logits":
+    [B, H, W, C], "segmentation": class ids [B, H, W]}: `perceive` of the real domain, the one
+    inference path of predict, export and the serving client."""
+    return perceive(model, image, config, "real")
 
 
 MODE = mode_lib.Mode(

@@ -226,32 +226,46 @@ def sample_grid(model: SimGAN, batch: dict) -> np.ndarray:
     return grid
 
 
+def min_image_side(config: SimGANConfig) -> int:
+    """The smallest H and W the refiner takes (its mirrored convolutions pad kernel // 2 rows,
+    fewer than the image has); smaller images are mirrored out to it by `predict`."""
+    return 1 if config.refiner_padding == "zeros" else config.refiner_kernel // 2 + 1
+
+
 def serving_endpoints(model: SimGAN, config: SimGANConfig) -> dict:
     """serving_default: float32 synthetic images [B, H, W, C] in [-1, 1] -> {"refined":
     float32 [B, H, W, C] in [-1, 1]}, the data's own scale (depth maps included).
     refine_uint8: uint8 images (0..255 -> [-1, 1]) -> {"refined": uint8}.
+    serving_encoded: PNG / JPEG strings [B] ("image_bytes", one size per request) -> as
+    refine_uint8. tfgan3d_info: the mode and the run's config (JSON).
 
-    Any H and W: the refiner is fully convolutional and keeps the size (its receptive field
-    is set by the variant, so sizes near the training size refine as trained).
+    Any H and W >= 1: the refiner is fully convolutional and keeps the size (its receptive
+    field is set by the variant, so sizes near the training size refine as trained); images
+    smaller than its mirrored padding needs are mirrored out and cropped back (`predict`).
     """
     channels = model.refiner.input_shape[-1]
 
     def serve(synthetic):
         # Rank, channels and values checked in the graph before the refiner runs.
         synthetic = serving.checked(synthetic, (None, None, channels), name="synthetic",
-                                   value_range=(-1.0, 1.0))
-        return {"refined": model.refiner(synthetic, training=False)}
+                                    value_range=(-1.0, 1.0))
+        return predict(model, synthetic, config)
 
     def serve_uint8(image):
-        image = serving.checked(image, (None, None, channels), name="image")
-        refined = model.refiner(tf.cast(image, tf.float32) / 127.5 - 1.0, training=False)
+        refined = predict(model, serving.image_input(image, channels, name="image"),
+                          config)["refined"]
         return {"refined": tf.cast(tf.round(tf.clip_by_value((refined + 1.0) * 127.5, 0, 255)),
                                    tf.uint8)}
+
+    def serve_encoded(image_bytes):
+        return serve_uint8(serving.decode_images(image_bytes, channels))
 
     return {"serving_default": (serve, [tf.TensorSpec([None, None, None, channels], tf.float32,
                                                       name="synthetic")]),
             "refine_uint8": (serve_uint8, [tf.TensorSpec([None, None, None, channels],
-                                                         tf.uint8, name="image")])}
+                                                         tf.uint8, name="image")]),
+            serving.ENCODED_ENDPOINT: (serve_encoded, [serving.ENCODED_SPEC]),
+            serving.INFO_ENDPOINT: serving.info_endpoint("simgan", config.to_json())}
 
 
 def export_parts(model: SimGAN) -> dict:
@@ -316,8 +330,11 @@ def data(config: SimGANConfig, split: str = "train", *, source: str | None = Non
 
 
 def predict(model: SimGAN, synthetic, config: SimGANConfig) -> dict:
-    """Synthetic images in [-1, 1] [B, H, W, C] -> {"refined": [B, H, W, C] in [-1, 1]}."""
-    return {"refined": model.refiner(synthetic, training=False)}
+    """Synthetic images in [-1, 1] [B, H, W, C], any H and W >= 1 -> {"refined": [B, H, W, C]
+    in [-1, 1]}: the one inference path of predict, export and the serving client. Images
+    smaller than the refiner's mirrored padding needs are mirrored out and cropped back."""
+    return {"refined": serving.with_padding(lambda x: model.refiner(x, training=False),
+                                            synthetic, 1, min_image_side(config))}
 
 
 MODE = mode_lib.Mode(

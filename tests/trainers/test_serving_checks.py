@@ -50,9 +50,9 @@ def exported(tmp_path_factory):
 REQUESTS = [
     ("pix2pix", "rgb", "np.zeros([32, 32, 3], np.uint8)", "[?,?,?,3]"),
     ("pix2pix", "rgb", "np.zeros([1, 32, 32, 1], np.uint8)", "[?,?,?,3]"),
-    ("pix2pix", "rgb", "np.zeros([1, 40, 32, 3], np.uint8)", "multiples of 32"),
+    ("pix2pix", "rgb", "np.zeros([1, 0, 32, 3], np.uint8)", "positive height and width"),
     ("sim2real", "rgb", "np.zeros([16, 16, 3], np.uint8)", "[?,?,?,3]"),
-    ("sim2real", "rgb", "np.zeros([1, 0, 16, 3], np.uint8)", "positive multiples"),
+    ("sim2real", "rgb", "np.zeros([1, 0, 16, 3], np.uint8)", "positive height and width"),
     ("simgan", "synthetic", "np.zeros([35, 55, 1], np.float32)", "[?,?,?,1]"),
     ("simgan", "synthetic", "np.full([1, 35, 55, 1], 3.0, np.float32)", "[-1.0, 1.0]"),
     ("simgan", "synthetic", "np.full([1, 35, 55, 1], np.nan, np.float32)", "finite"),
@@ -64,6 +64,8 @@ REQUESTS = [
      "voxels"),
     ("fcr_alphagan_generator", "z", "np.zeros([1, 3], np.float32)", "z"),
     ("fcr_alphagan_generator", "z", "np.full([1, *LATENT], np.inf, np.float32)", "finite"),
+    ("fcr_alphagan_generator", "z", "np.full([1, *LATENT], 1e30, np.float32)",
+     "[-1000.0, 1000.0]"),
 ]
 
 GOOD = {"pix2pix": ("rgb", "np.zeros([1, 32, 32, 3], np.uint8)"),
@@ -72,6 +74,26 @@ GOOD = {"pix2pix": ("rgb", "np.zeros([1, 32, 32, 3], np.uint8)"),
         "fcr_alphagan_encoder": ("voxels", "np.zeros([1, *GRID], np.int32)"),
         "fcr_alphagan_autoencoder": ("voxels", "np.zeros([1, *GRID], np.int32)"),
         "fcr_alphagan_generator": ("z", "np.zeros([1, *LATENT], np.float32)")}
+
+
+# Any size, an empty batch and 1-pixel images: (model, signature, input, numpy dtype, channels).
+# Every mode gives outputs of the input's size, and empty outputs for a batch of 0 (simgan's
+# refiner used to fail in MirrorPad on both, the others only on sizes that were not multiples).
+EDGES = [("pix2pix", "serving_default", "rgb", "np.uint8", 3),
+         ("sim2real", "serving_default", "rgb", "np.uint8", 3),
+         ("sim2real", "sim_domain", "rgb", "np.uint8", 3),
+         ("sim2real", "real_to_sim", "rgb", "np.uint8", 3),
+         ("simgan", "serving_default", "synthetic", "np.float32", 1),
+         ("simgan", "refine_uint8", "image", "np.uint8", 1)]
+EDGE_SIZES = [(2, 37, 23), (0, 37, 23), (1, 1, 1), (1, 1, 40), (1, 40, 1)]
+FCR_EMPTY = [("fcr_alphagan_generator", "generate_uint8", "z", "np.zeros([0, *LATENT], np.float32)"),
+             ("fcr_alphagan_encoder", "serving_default", "voxels", "np.zeros([0, *GRID], np.int32)"),
+             ("fcr_alphagan_autoencoder", "autoencode_uint8", "voxels",
+              "np.zeros([0, *GRID], np.int32)")]
+# Encoded images: bytes that are no image, and two sizes in one request.
+ENCODED_BAD = [("pix2pix", "[b'not an image']", "image format"),
+               ("sim2real", "[png(np.zeros([5, 5, 3], np.uint8)), png(np.zeros([6, 5, 3], "
+                            "np.uint8))]", "images of one size")]
 
 
 def test_bad_requests_are_errors_and_the_server_stays_alive(exported):
@@ -89,6 +111,27 @@ def test_bad_requests_are_errors_and_the_server_stays_alive(exported):
     for name, (arg, request) in GOOD.items():
         lines.append(f"print('GOOD', {name!r}, sorted(fns[{name!r}](**{{{arg!r}: "
                      f"tf.constant({request})}})))")
+    lines += ["sigs = {k: tf.saved_model.load(v).signatures for k, v in PATHS.items()}"]
+    for name, signature, arg, dtype, channels in EDGES:
+        for shape in EDGE_SIZES:
+            lines.append(f"out = sigs[{name!r}][{signature!r}](**{{{arg!r}: tf.constant("
+                         f"np.zeros({[*shape, channels]}, {dtype}))}})")
+            lines.append(f"print('EDGE', {name!r}, {signature!r}, {list(shape)}, "
+                         f"sorted((k, v.shape[:3].as_list()) for k, v in out.items()))")
+    for name, signature, arg, request in FCR_EMPTY:
+        lines.append(f"out = sigs[{name!r}][{signature!r}](**{{{arg!r}: tf.constant({request})}})")
+        lines.append(f"print('EMPTY', {name!r}, {signature!r}, "
+                     f"sorted((k, v.shape[0]) for k, v in out.items()))")
+    lines += ["import io", "from PIL import Image",
+              "def png(a):", "    b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG')",
+              "    return b.getvalue()"]
+    for i, (name, request, words) in enumerate(ENCODED_BAD):
+        lines += [
+            "try:",
+            f"    sigs[{name!r}]['serving_encoded'](image_bytes=tf.constant({request}))",
+            f"    print('ACCEPTED encoded {i}')",
+            "except tf.errors.InvalidArgumentError as e:",
+            f"    print('ERROR encoded {i}', {words!r} in str(e))"]
     script = serving_script("\n".join(lines) + "\n")
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -98,6 +141,18 @@ def test_bad_requests_are_errors_and_the_server_stays_alive(exported):
     for i, request in enumerate(REQUESTS):
         assert f"ERROR {i} True" in out, (request, [l for l in out if f" {i}" in l])
     assert sum(l.startswith("GOOD") for l in out) == len(GOOD), out
+    edges = [l for l in out if l.startswith("EDGE")]
+    assert len(edges) == len(EDGES) * len(EDGE_SIZES), (edges, done.stderr[-1500:])
+    for line in edges:
+        shape = eval(line[line.index("["):line.index("]") + 1])
+        for _, out_shape in eval(line[line.index("] ") + 2:]):
+            assert out_shape == shape, line
+    empties = [l for l in out if l.startswith("EMPTY")]
+    assert len(empties) == len(FCR_EMPTY), empties
+    assert all(eval(l[l.index("[("):]) and all(n == 0 for _, n in eval(l[l.index("[("):]))
+               for l in empties), empties
+    for i, bad in enumerate(ENCODED_BAD):
+        assert f"ERROR encoded {i} True" in out, (bad, [l for l in out if "encoded" in l])
 
 
 def test_multi_part_export_is_all_or_nothing(tmp_path, monkeypatch):
