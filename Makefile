@@ -15,10 +15,11 @@ MODES ?= pix2pix simgan sim2real fcr_alphagan
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt requirements-serving.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-serving.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
