@@ -128,3 +128,111 @@ def describe(stats: dict) -> str:
             f"MMD^2 sim vs real {stats['mmd']:.4f} (two halves of sim: "
             + ("-" if stats["mmd_within_sim"] is None else f"{stats['mmd_within_sim']:.4f}")
             + f", width {stats['mmd_sigma']:.2f})")
+
+
+# ---- content alignment: a linear probe from codes to depth -----------------------------------
+
+PROBE_SIZE = 16              # depth maps are probed at 16 x 16
+PROBE_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)   # x the mean squared norm of a code
+
+
+def _downsample(maps, valid, size):
+    """(N, H, W) depth and mask -> (N, size, size) means over the valid pixels of each cell
+    (H, W multiples of size), and the cells with a valid pixel."""
+    n, h, w = maps.shape
+    fh, fw = h // size, w // size
+    m = (maps * valid)[:, :fh * size, :fw * size].reshape(n, size, fh, size, fw)
+    c = valid[:, :fh * size, :fw * size].reshape(n, size, fh, size, fw)
+    count = c.sum((2, 4))
+    return m.sum((2, 4)) / np.maximum(count, 1), count > 0
+
+
+def fit_ridge(x, y, valid, alpha):
+    """Ridge regression of y (N, P) on x (N, D) with an intercept, the loss over the valid
+    entries only approximated by filling invalid targets with their column mean (the
+    intercept). Returns predict(x) -> (M, P)."""
+    x = _flat(x)
+    y = np.asarray(y, np.float64)
+    col = np.where(valid, y, 0).sum(0) / np.maximum(valid.sum(0), 1)
+    y = np.where(valid, y, col)
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    gram = xc @ xc.T                       # dual form: N << D
+    coef = xc.T @ np.linalg.solve(gram + alpha * np.eye(len(x)), yc)
+    return lambda z: (_flat(z) - mx) @ coef + my
+
+
+def _abs_rel(pred, gt, valid):
+    pred = np.maximum(pred, 1e-3)
+    ok = valid & (gt > 1e-3)
+    per_image = [float(np.mean(np.abs(p[v] - g[v]) / g[v])) for p, g, v in zip(pred, gt, ok)
+                 if v.any()]
+    return float(np.mean(per_image)) if per_image else float("nan")
+
+
+def content_probe(train_codes, train_depth, train_valid, tests: dict, test_depth, test_valid,
+                  max_depth=None, seed=0) -> dict:
+    """A linear probe of content alignment (issue 28): ridge regression from E_S's codes of
+    the sim training images to their depth maps (PROBE_SIZE x PROBE_SIZE cell means, metres),
+    its width alpha picked on a held-out fifth of them, then read on each set of codes in
+    `tests` (e.g. E_R(real test), E_S(real test)) against one real test set's depth. If E_R put
+    a real room where E_S puts the same kind of sim room, the probe reads E_R's codes as well as
+    E_S's; the prior row (the mean sim depth map, no code) is the floor to beat.
+
+    Returns {"abs_rel_<name>" for each test, "abs_rel_prior", "alpha", "size", "train",
+    "test"}: abs_rel (mean over images) at PROBE_SIZE x PROBE_SIZE.
+    """
+    y, vy = _downsample(np.asarray(train_depth, np.float64), np.asarray(train_valid, bool),
+                        PROBE_SIZE)
+    t, vt = _downsample(np.asarray(test_depth, np.float64), np.asarray(test_valid, bool),
+                        PROBE_SIZE)
+    n = len(y)
+    y, vy, t, vt = (a.reshape(len(a), -1) for a in (y, vy, t, vt))
+    x = _flat(train_codes)
+    scale = float(np.mean(np.sum((x - x.mean(0)) ** 2, 1))) or 1.0
+    order = np.random.default_rng(seed).permutation(n)
+    held, fit = order[: max(1, n // 5)], order[max(1, n // 5):]
+    clip = (lambda p: np.clip(p, 1e-3, max_depth)) if max_depth else (lambda p: p)
+
+    def score(predict, codes, gt, valid):
+        return _abs_rel(clip(predict(codes)), gt, valid)
+    errors = {a: score(fit_ridge(x[fit], y[fit], vy[fit], a * scale), x[held], y[held], vy[held])
+              for a in PROBE_ALPHAS}
+    alpha = min(errors, key=lambda a: (np.nan_to_num(errors[a], nan=np.inf), a))
+    predict = fit_ridge(x, y, vy, alpha * scale)
+    out = {f"abs_rel_{name}": score(predict, codes, t, vt) for name, codes in tests.items()}
+    mean_map = np.where(vy, y, 0).sum(0) / np.maximum(vy.sum(0), 1)
+    out["abs_rel_prior"] = _abs_rel(clip(np.repeat(mean_map[None], len(t), 0)), t, vt)
+    out.update(alpha=alpha, size=PROBE_SIZE, train=n, test=len(t))
+    return out
+
+
+def _codes_and_depth(encoder, dataset, limit=100_000):
+    codes, depth, valid = [], [], []
+    for batch in dataset:
+        codes.append(np.asarray(encoder(batch["image"], training=False)[0]))
+        depth.append(np.asarray(batch["depth"])[..., 0])
+        valid.append(np.asarray(batch["depth_valid"])[..., 0] > 0.5)
+        if sum(len(c) for c in codes) >= limit:
+            break
+    return np.concatenate(codes), np.concatenate(depth), np.concatenate(valid)
+
+
+def model_content_probe(model, sim_train_ds, real_test_ds, max_depth=None) -> dict | None:
+    """`content_probe` of a twin VAE: fitted on E_S(sim train), read on E_R(real test) ("E_R")
+    and E_S(real test) ("E_S"); None for a model without both encoders. The datasets give
+    {"image", "depth", "depth_valid"} batches with depth maps a multiple of PROBE_SIZE."""
+    if not all(hasattr(model, n) for n in ("encoder_sim", "encoder_real")):
+        return None
+    x, d, v = _codes_and_depth(model.encoder_sim, sim_train_ds)
+    codes_r, td, tv = _codes_and_depth(model.encoder_real, real_test_ds)
+    codes_s, _, _ = _codes_and_depth(model.encoder_sim, real_test_ds)
+    return content_probe(x, d, v, {"E_R": codes_r, "E_S": codes_s}, td, tv,
+                         max_depth=max_depth)
+
+
+def describe_probe(probe: dict) -> str:
+    return (f"linear probe (ridge from E_S(sim train) codes to {probe['size']}x{probe['size']} "
+            f"depth, alpha {probe['alpha']:g}): abs_rel on the real test set read through E_R "
+            f"{probe['abs_rel_E_R']:.4f}, through E_S {probe['abs_rel_E_S']:.4f}, the prior "
+            f"{probe['abs_rel_prior']:.4f}")

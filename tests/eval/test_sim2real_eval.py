@@ -162,7 +162,23 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     result = se.main([str(tmp_path / "run"), "--resolution", "8", "--baseline-steps", "2",
                       "--baseline-ngf", "4", "--out", str(out), "--grid-rows", "2"])
     assert [r["role"] for r in result["rows"]] == ["sim2real", "sim-only-twin", "sim-only",
-                                                   "real-supervised", "prior"]
+                                                   "real-supervised", "prior",
+                                                   "sim2real-via-E_S"]
+    # issue 28's rows and columns: the real images read through E_S (5 m, class 3), each
+    # abs_rel as a multiple of the real-supervised row's, the spread of predicted depth across
+    # images (0 for these constant models), the linear probe
+    via_es, ours_row = result["rows"][5], result["rows"][0]
+    gt_real = np.load(out / "gt_labels.npy")
+    assert via_es["pixel_accuracy"] == pytest.approx(np.mean(gt_real[gt_real != 255] == 3))
+    assert via_es["abs_rel"] != ours_row["abs_rel"]
+    for row in result["rows"]:
+        assert row["abs_rel_x_sup"] == pytest.approx(row["abs_rel"]
+                                                     / result["rows"][3]["abs_rel"])
+        assert row["depth_std"] == pytest.approx(0.0, abs=1e-6)
+    probe = result["content_probe"]
+    assert set(probe) >= {"abs_rel_E_R", "abs_rel_E_S", "abs_rel_prior", "alpha"}
+    assert (probe["train"], probe["test"], probe["size"]) == (3, 2, 16)
+    assert "Content alignment, linear probe" in (out / "comparison.md").read_text()
     keys = ["depth", "depth_valid", "image", "labels"]
     assert seen == {"sim_only": (2, 6, keys, 0), "real_supervised": (2, 6, keys, 0),
                     "sim_only_twin": (2, True, keys)}
@@ -180,7 +196,7 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
                  "translations.png"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 5
+    assert metrics["resolution"] == [8, 8] and len(metrics["rows"]) == 6
     assert metrics["budget_check"].startswith("Budget check:")
     assert metrics["budget_check"] in (out / "comparison.md").read_text()
     assert metrics["verdict"].startswith(se.QUESTION_TWIN.replace("real-like data",
@@ -192,7 +208,8 @@ def test_program_end_to_end_with_a_stand_in_model(tmp_path, monkeypatch, capsys)
     # The same models on the sim test split, beside (not in) the real-like rows.
     sim = metrics["sim_test"]
     assert sim["data"] == "builtin:rooms-sim" and sim["split"] == "test"
-    assert [r["role"] for r in sim["rows"]] == [r["role"] for r in result["rows"]]
+    assert [r["role"] for r in sim["rows"]] == [r["role"] for r in result["rows"]
+                                                if r["role"] not in se.DIAGNOSTIC_ROLES]
     sim_ds, _ = se.sim2real_data.make_eval_dataset("builtin:rooms-sim", "test", config=config,
                                                    role="sim", gt_size=8)
     sim_labels = np.concatenate([b["labels"].numpy() for b in sim_ds])
