@@ -379,3 +379,27 @@ def test_sim2real_batch_larger_than_the_data_is_refused_as_pix2pix_does(folder_s
     assert exit_info.value.code == ("error: --batch-size 4: expected at most the 2 training "
                                     "examples of the data set, found more")
     assert not list(runs.iterdir())
+
+
+def test_messages_name_flags_not_internals(tmp_path):
+    """Issue 29: no `source_real`, `{{function_node ...}}` or bare OSError on the error line."""
+    import tensorflow as tf
+    from tfgan3d import cli
+    from tfgan3d.data.refine_data import make_refine_datasets
+    with pytest.raises(DataError, match="--real-data: expected a folder of real images when "
+                                        "--data is a folder"):
+        make_refine_datasets(str(tmp_path), None, batch_size=2)
+    graph = tf.errors.InvalidArgumentError(None, None, (
+        "{{function_node __wrapped__IteratorGetNext_output_types_1_device_/job:localhost/"
+        "replica:0/task:0/device:CPU:0}} assertion failed: [/d/s3/m0.npy: expected labels 0..4"
+        " (--num-classes 5), found label] [11]\n\t [[{{node Assert/Assert}}]] "
+        "[Op:IteratorGetNext] name: "))
+    assert cli.one_line(graph) == ("[/d/s3/m0.npy: expected labels 0..4 (--num-classes 5), "
+                                   "found label] [11]")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--mode", "pix2pix", "--preset", "tiny", "--run-dir", str(blocker / "runs")])
+    assert exit_info.value.code == (f"error: --run-dir {blocker / 'runs'}: expected a folder "
+                                    f"where run folders can be made, found a path it cannot "
+                                    f"make (Not a directory: {blocker / 'runs'})")

@@ -91,7 +91,16 @@ _RUN_RE = re.compile(r"^(\d{5})-")
 
 def _new_run_folder(config: config_lib.TrainConfig) -> Path:
     parent = Path(config.run_dir)
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied", str(parent))
+    except OSError as e:         # a file in the way, no permission, a read-only disk
+        found = ("a file" if parent.is_file() else "a folder it cannot write to"
+                 if parent.is_dir() else "a path it cannot make")
+        raise RunError(f"--run-dir {parent}: expected a folder where run folders can be "
+                       f"made, found {found} ({e.strerror or e}"
+                       f"{': ' + str(e.filename) if e.filename else ''})") from None
     suffix = f"{config.mode}-{config.preset}" + (f"-{config.run_name}" if config.run_name else "")
     while True:
         numbers = [int(m.group(1)) for p in parent.iterdir() if (m := _RUN_RE.match(p.name))]

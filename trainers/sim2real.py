@@ -150,6 +150,10 @@ class Sim2RealConfig(config_lib.TrainConfig):
                 parse_groups(getattr(self, name), "--" + name.replace("_", "-"))
             except ValueError as e:
                 raise err(str(e)) from None
+        if self.levels >= 1 and self.image_size % 2 ** self.levels:
+            raise err(f"--image-size {self.image_size}: expected a multiple of "
+                      f"{2 ** self.levels} (2 ** --levels {self.levels}: each packing layer "
+                      f"halves the image)")
         try:
             net_spec(self, num_classes=self.num_classes or 1)
         except ValueError as e:

@@ -108,7 +108,7 @@ def test_folder_colour_and_resizing(tmp_path, write, folders):
     rgb = tmp_path / "rgb"
     for k in range(2):
         write(rgb / f"c{k}.png", np.full((2 * H, 2 * W, 3), (255, 0, 0), np.uint8))
-    with pytest.raises(DataError, match="pass image_size"):
+    with pytest.raises(DataError, match="give --image-size HEIGHT WIDTH"):
         make_refine_datasets(syn, rgb, batch_size=2)
     _, real_ds, info = make_refine_datasets(syn, rgb, batch_size=2, image_size=(H, W),
                                             grey=False)

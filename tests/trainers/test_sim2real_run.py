@@ -118,7 +118,7 @@ def test_steps_flag_and_bad_sizes_are_named(tmp_path):
     args = ["--mode", "sim2real", "--preset", "tiny", "--run-dir", str(tmp_path), "--dry-run"]
     with pytest.raises(SystemExit) as err:
         train.main(args + ["--image-size", "18"])
-    assert "image_size 18 is not a multiple of 2 ** levels = 4" in str(err.value)
+    assert "--image-size 18: expected a multiple of 4 (2 ** --levels 2" in str(err.value)
     with pytest.raises(SystemExit) as err:
         train.main(args + ["--stage2-trains", "encoders,depth"])
     assert "--stage2-trains: expected a comma-separated subset" in str(err.value)

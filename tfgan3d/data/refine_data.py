@@ -380,8 +380,8 @@ def make_refine_datasets(source_synthetic, source_real=None, *, batch_size, imag
         if not builtin.is_builtin(source_synthetic) and not (
                 Path(source_synthetic).expanduser().is_dir() and
                 shards.shard_folder(Path(source_synthetic).expanduser(), "real") is not None):
-            raise DataError(f"source_real is required when source_synthetic is a folder "
-                            f"({source_synthetic})")
+            raise DataError(f"--real-data: expected a folder of real images when --data is a "
+                            f"folder ({source_synthetic}), found none given")
         source_real = source_synthetic
     common = {"image_size": image_size, "seed": seed, "label_columns": label_columns,
               "cache_dir": cache_dir}
@@ -391,7 +391,8 @@ def make_refine_datasets(source_synthetic, source_real=None, *, batch_size, imag
     if not image_size and tuple(real["size"]) != size:
         raise DataError(f"the synthetic images ({synthetic['where']}) are {size[0]}x{size[1]} "
                         f"but the real images ({real['where']}) are "
-                        f"{real['size'][0]}x{real['size'][1]}; pass image_size to resize both")
+                        f"{real['size'][0]}x{real['size'][1]}; give --image-size HEIGHT WIDTH to "
+                        f"resize both")
     depth = "builtin:depth" in (source_synthetic, source_real)
     channels = 1 if grey or depth else 3
     options = {"batch_size": batch_size, "size": size, "channels": channels,

@@ -230,10 +230,10 @@ def resolve_classes(opts: DataOptions, sim_files: DomainFiles | None = None):
                                         depth_scale=opts.sim_depth_scale)
         classes = derive_classes(sim_files, opts.num_classes)
     if opts.num_classes and opts.num_classes != len(classes):
-        raise DataError(f"num_classes={opts.num_classes}, but the "
-                        f"{'class map' if class_map else 'simulation data'} defines "
-                        f"{len(classes)} classes {list(classes)}; set num_classes to "
-                        f"{len(classes)} (or leave it unset) or give another class map")
+        raise DataError(f"--num-classes {opts.num_classes}: expected the {len(classes)} "
+                        f"classes the {'--class-map' if class_map else 'simulation data'} "
+                        f"defines {list(classes)}; give --num-classes {len(classes)} (or leave "
+                        f"it out) or another --class-map")
     return tuple(classes), class_map
 
 
