@@ -293,3 +293,40 @@ def test_renders_put_real_reconstruction_and_refined_side_by_side(recons, tmp_pa
     assert len(np.unique(cell.reshape(-1, 3), axis=0)) > 3
     with pytest.raises(FCREvalError, match="missing real.npy"):
         evaluate_renders(tmp_path)
+
+
+def test_noise_moves_one_latent_position_at_a_time(tmp_path, monkeypatch):
+    """Stand-ins for the run: the codes decoded for position (x, y, z) differ from the scene's
+    code at that position's channels only, in every draw."""
+    import types
+
+    from tfgan3d.eval.fcr import noise
+
+    grid, channels, draws = (2, 1, 3), 4, 2
+    code = np.arange(np.prod(grid) * channels, dtype=np.float32).reshape(1, *grid, channels)
+    model = types.SimpleNamespace(spec=types.SimpleNamespace(latent1d=False, latent_grid=grid))
+    loaded = types.SimpleNamespace(config=types.SimpleNamespace(seed=0, variant="alphagan"),
+                                   model=model, run=tmp_path / "run", checkpoint="ckpt-1")
+    decoded = []
+
+    def decode(model, z, batch_size):
+        decoded.append(np.array(z))
+        return (np.asarray(z).reshape(len(z), -1)[:, :4] > 3.5).astype(np.int32)
+
+    monkeypatch.setattr(noise, "load_run", lambda run, checkpoint: loaded)
+    monkeypatch.setattr(noise, "load_test_scenes", lambda config, data, n: (
+        np.zeros((1, 4, 4, 4), np.int32), ["scene0"]))
+    monkeypatch.setattr(noise, "encode_scenes", lambda model, real, batch_size: code)
+    monkeypatch.setattr(noise, "decode_labels", decode)
+    monkeypatch.setattr(noise.fcr_plots, "save_noise_heatmap", lambda *a, **k: None)
+    noise.evaluate_noise("run", scenes=1, draws=draws, sigma=1.0, out=tmp_path)
+    base, noisy = decoded
+    np.testing.assert_array_equal(base, code)
+    positions = list(np.ndindex(*grid))
+    assert noisy.shape == (len(positions) * draws, *grid, channels)
+    for p, position in enumerate(positions):
+        moved = noisy[p * draws:(p + 1) * draws] != code     # (draws, *grid, channels)
+        where = np.zeros(grid, bool)
+        where[position] = True
+        assert moved[:, where].all(), position                # that position's channels
+        assert not moved[:, ~where].any(), position           # and nothing else
