@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -90,13 +89,12 @@ def _as_list(outputs) -> list:
 def convert(network, inputs: list, name: str):
     """(onnx ModelProto, max relative difference) of a keras network, checked against Keras
     on `inputs` (arrays with a batch axis). Raises OnnxRefused."""
+    import onnx
     import onnxruntime as ort
     import tf2onnx
-    specs = [tf.TensorSpec([None, *x.shape[1:]], tf.float32, name=f"input_{i}")
-             for i, x in enumerate(inputs)]
-    # Free spatial sizes where the network takes any (its own input shape says which).
-    for i, shape in enumerate(_input_shapes(network)):
-        specs[i] = tf.TensorSpec([None, *shape[1:]], tf.float32, name=f"input_{i}")
+    # Free sizes where the network takes any (its own input shape says which).
+    specs = [tf.TensorSpec([None, *shape[1:]], tf.float32, name=f"input_{i}")
+             for i, shape in enumerate(_input_shapes(network))]
 
     @tf.function
     def fn(*x):
@@ -105,12 +103,23 @@ def convert(network, inputs: list, name: str):
     try:
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=OPSET)
     except Exception as err:  # noqa: BLE001 - tf2onnx raises plain Exceptions
-        ops = re.findall(r"'(\w+)'", str(err)) if "nsupported" in str(err) else []
-        what = f"op {', '.join(sorted(set(ops)))}" if ops else str(err).splitlines()[0][:200]
         raise OnnxRefused(f"--format onnx: {name}: tf2onnx {tf2onnx.__version__} cannot "
-                          f"convert it ({what}); export a SavedModel instead") from None
-    session = ort.InferenceSession(proto.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+                          f"convert it ({str(err).splitlines()[0][:200]}); export a SavedModel "
+                          f"instead") from None
+    # tf2onnx leaves an op it cannot convert in the graph under its TensorFlow name (and only
+    # logs it); such a model does not load anywhere.
+    unknown = sorted({n.op_type for n in _all_nodes(proto.graph)
+                      if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)})
+    if unknown:
+        raise OnnxRefused(f"--format onnx: {name}: tf2onnx {tf2onnx.__version__} cannot "
+                          f"convert the TensorFlow op{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(unknown)}; export a SavedModel instead")
+    try:
+        session = ort.InferenceSession(proto.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - onnxruntime's own error classes
+        raise OnnxRefused(f"--format onnx: {name}: onnxruntime cannot load the converted "
+                          f"network ({str(err).splitlines()[0][:200]}); not shipped") from None
     feeds = {i.name: x for i, x in zip(session.get_inputs(), inputs)}
     got = session.run(None, feeds)
     want = [np.asarray(y, np.float32) for y in fn(*[tf.constant(x) for x in inputs])]
@@ -130,6 +139,15 @@ def convert(network, inputs: list, name: str):
         raise OnnxRefused(f"--format onnx: {name}: onnxruntime and Keras differ by {worst:.3g} "
                           f"(relative), more than {TOLERANCE}; not shipped")
     return proto, worst
+
+
+def _all_nodes(graph):
+    """The nodes of an ONNX graph and of its subgraphs (If / Loop bodies)."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _all_nodes(sub)
 
 
 def _input_shapes(network) -> list:
