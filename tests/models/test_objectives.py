@@ -119,6 +119,39 @@ def test_discriminator_step_is_the_gradient_of_eq2_and_leaves_the_refiner():
     assert np.max(np.abs(update(r0, model.refiner))) == 0.0
 
 
+def test_discriminator_step_mixes_buffer_images_while_the_buffer_still_fills():
+    """With the history buffer on (capacity 8, batch 4): the first D step sees the 4 current
+    refined images and stores 2; the second, with the buffer 2 of 8 full, sees 2 current and
+    the 2 stored ones (section 2.3), not its 4 current images."""
+    lr, first, second = 1e-3, eye_batch(seed=0), eye_batch(seed=1)
+    keras.utils.set_random_seed(1)
+    model = SimGAN(build_refiner(1, filters=8, blocks=1), build_discriminator((35, 55, 1)),
+                   lambda_reg=0.1, use_history=True, history_size=8, pretrain_r_steps=0,
+                   pretrain_d_steps=2, k_g=1, k_d=1)
+    model.compile(keras.optimizers.SGD(lr), keras.optimizers.SGD(lr))
+    model.run_eagerly = True
+    model.train_on_batch(first)
+    assert int(model.buffer.filled.numpy()) == 2
+    stored = model.refiner(first["synthetic"], training=True)[:2]     # R is not trained here
+    current = model.refiner(second["synthetic"], training=True)
+    D = model.discriminator
+
+    def gradient(refined):
+        with tf.GradientTape() as tape:
+            d_loss = losses.local_adversarial_discriminator_loss(
+                D(second["real"], training=True), D(refined, training=True))
+        return flat(tape.gradient(d_loss, D.trainable_variables))
+
+    expected = gradient(tf.concat([current[:2], stored], 0))
+    current_only = gradient(current)
+    assert not close(current_only, expected, 0.01)
+    d0 = weights(D)
+    model.train_on_batch(second)
+    applied = update(d0, D) / lr
+    assert close(applied, expected), np.max(np.abs(applied - expected))
+    assert int(model.buffer.filled.numpy()) == 4
+
+
 # ----------------------------------------------------------------------------- FCR-alphaGAN
 
 FCR_TINY = dict(grid=(16, 8, 16), widths=(4, 8, 8), kernel=(3, 3, 3), latent_channels=4,

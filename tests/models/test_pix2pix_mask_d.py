@@ -89,3 +89,22 @@ def test_masked_d_needs_the_validity_mask():
     model = _model(mask_d=True)
     with pytest.raises(ValueError, match="valid_b"):
         model.seen_by_d(tf.zeros((1, 32, 32, 1)), tf.zeros((1, 32, 32, 1)), None)
+
+
+@pytest.mark.parametrize("mask_d", [True, False])
+def test_the_trainer_builds_the_model_with_the_configs_mask_d(mask_d):
+    """The run's model is built by the trainer from its config: --mask-d reaches it (every
+    other test here builds Pix2Pix directly)."""
+    from tfgan3d import config as config_lib
+    from tfgan3d.trainers import pix2pix as trainer
+
+    config = config_lib.resolve_config(trainer.Pix2PixConfig, "pix2pix",
+                                       {"preset": "tiny", "mask_d": mask_d})
+    assert config.mask_d is mask_d
+    model = trainer.MODE.build_model(config)
+    assert model.mask_d is mask_d
+    # and it acts on it: D is shown the target's values at the holes only with mask-d
+    batch = _batch()
+    seen, _ = _d_gradient_wrt_fake(model, batch)
+    holes = batch["valid_b"] == 0
+    assert np.array_equal(seen[holes], batch["real_b"][holes]) is mask_d

@@ -137,6 +137,56 @@ def test_each_stage_trains_only_its_networks():
     assert moved(aux0, aux) > 1e-5 and moved(enc1, encoders) > 1e-5
 
 
+def test_each_stage1_term_is_its_equation_on_the_networks():
+    """Each of eq 10's eight terms against its equation computed here from the networks (with
+    the noise eps and the prior draws a fixed, known array), not only their sum: a term on the
+    wrong domain, network or target reads another value."""
+    model = make_model()
+    batch = tensors(toy_batch(2))
+    sim, real = batch["sim"]["image"], batch["real"]["image"]
+    rng = np.random.default_rng(5)
+    fixed = {}
+
+    def draw(shape, key):
+        shape = tuple(int(d) for d in shape)
+        if (key, shape) not in fixed:
+            fixed[(key, shape)] = tf.constant(rng.normal(size=shape).astype("float32"))
+        return fixed[(key, shape)]
+
+    def encode(encoder, image, training):
+        z_mean, z_log_var = encoder(image, training=training)
+        return z_mean + tf.exp(0.5 * z_log_var) * draw(z_mean.shape, "eps"), z_mean, z_log_var
+
+    model.encode = encode
+    model._prior = lambda z: draw(z.shape, "prior")
+    model.set_stage(1)
+    total, terms = model.stage1_losses(sim, real)
+
+    E_S, E_R, G_S, G_R = (model.encoder_sim, model.encoder_real, model.decoder_sim,
+                          model.decoder_real)
+    z_s, mean_s, log_var_s = encode(E_S, sim, True)
+    z_r, mean_r, log_var_r = encode(E_R, real, True)
+    expected = {
+        "kl_sim_loss": losses.kl_divergence_log_var(mean_s, log_var_s, per_unit=True),
+        "kl_real_loss": losses.kl_divergence_log_var(mean_r, log_var_r, per_unit=True),
+        "rec_sim_loss": losses.mse_loss(sim, G_S(z_s, training=True)),
+        "rec_real_loss": losses.mse_loss(real, G_R(z_r, training=True)),
+        "mmd_sim_loss": losses.mmd_rbf(z_s, draw(z_s.shape, "prior")),
+        "mmd_real_loss": losses.mmd_rbf(z_r, draw(z_r.shape, "prior")),
+        # x_S -> z_S -> G_R -> E_R -> G_S back to x_S; x_R -> G_S -> E_S -> G_R back to x_R
+        "cycle_sim_loss": losses.masked_l1_loss(sim, G_S(encode(E_R, G_R(z_s, training=True),
+                                                               True)[0], training=True)),
+        "cycle_real_loss": losses.masked_l1_loss(real, G_R(encode(E_S, G_S(z_r, training=True),
+                                                                 True)[0], training=True)),
+    }
+    assert set(terms) == set(expected)
+    values = {k: float(v) for k, v in expected.items()}
+    assert len({round(v, 4) for v in values.values()}) == 8      # eight different numbers
+    for term, value in values.items():
+        assert float(terms[term]) == pytest.approx(value, rel=1e-5), term
+    assert float(total) == pytest.approx(sum(values.values()), rel=1e-5)
+
+
 def test_reparameterisation_samples_around_the_mean():
     model = make_model()
     real = toy_batch(2)["real"]["image"]

@@ -66,13 +66,19 @@ def test_self_regularization_feature_maps():
 
 
 def test_self_regularization_loss_is_the_l1_norm_per_image_averaged():
-    refined = np.concatenate([X, np.zeros_like(X)])    # the second image equals its input
-    synthetic = np.zeros_like(refined)
-    # identity: |1+2+4+0+3+3| + |3+2+0+2+1+1| = 22; mean: 2+2+2+1+2+2 = 11;
-    # gradient: |dy| 3 + 3, |dx| 6 + 4 = 16. Each halved by the second, unchanged image.
+    # refined - synthetic is X for the first image and -X for the second (features are linear
+    # in the image, so their differences are +-psi(X)). Per image: identity |1+2+4+0+3+3| +
+    # |3+2+0+2+1+1| = 22; mean: 2+2+2+1+2+2 = 11; gradient: |dy| 3 + 3, |dx| 6 + 4 = 16; the
+    # same for both images, so the average over images is that. An L1 of the batch's mean
+    # difference would read 0, a sum over the batch twice the value.
+    refined = np.concatenate([2 * X, np.zeros_like(X)])
+    synthetic = np.concatenate([X, X])
     for feature, value in (("identity", 22), ("mean", 11), ("gradient", 16)):
         assert float(losses.self_regularization_loss(refined, synthetic, feature)) == \
-            pytest.approx(value / 2), feature
+            pytest.approx(value), feature
+    # one unchanged image halves it: an average over images, not a sum
+    assert float(losses.self_regularization_loss(np.concatenate([2 * X, X]), synthetic)) == \
+        pytest.approx(11)
 
 
 # ----------------------------------------------------------------------------- history buffer
