@@ -10,6 +10,7 @@ from it (or from RUN's newest checkpoint when that folder is absent).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -27,7 +28,8 @@ from tfgan3d import optimizers
 from tfgan3d.data import sim2real_data
 from tfgan3d.data.classes import segmentation_palette
 from tfgan3d.io import to_uint8
-from tfgan3d.models.sim2real import MMD_PAIRINGS, Sim2RealVAE, parse_groups
+from tfgan3d.models.sim2real import (MMD_PAIRINGS, RECIPE_CHOICES, Sim2RealVAE, parse_groups,
+                                     recipe_options)
 from tfgan3d.networks.sim2real import Sim2RealNetSpec, build_sim2real_networks
 from tfgan3d.trainers import runner
 
@@ -79,6 +81,21 @@ class Sim2RealConfig(config_lib.TrainConfig):
     mmd_sigma: float | None = None    # None: sqrt(latent size)
     kl_per_unit: bool = True          # KL averaged per latent unit (else summed over units)
     mmd_pairing: str = "paper"        # paper | unpaired (+ unbiased MMD of E_S, E_R codes: not the paper's)
+    # Recipe (issue 28; models/sim2real.py RECIPES): "paper" is the seed's objective as
+    # written; "transfer" (not the paper's) keeps E_R reading real images in stage 2. The
+    # options below override their recipe's value (None: the recipe's).
+    recipe: str = "transfer"          # transfer | paper
+    stage2_real: str | None = None    # none | anchor (stage 2 keeps stage 1's real-image terms)
+    eq14: str | None = None           # paper | unbiased_means | off
+    align_means: str | None = None    # none | stage2 | both (MMD_u of the E_S and E_R means)
+    aux_input: str | None = None      # sample | mean (what D_depth, D_seg are trained on)
+    encoder_variance: str | None = None  # learned | fixed (UNIT: unit noise, no variance head)
+    # Collapse alarm: every collapse_every steps (None: log_every; 0: off) E_R and G_R on a
+    # fixed batch of collapse_images real training images -> losses.csv probe_* columns; in
+    # stage 2 a warning when the spread of the codes falls under collapse_fraction x stage 1's.
+    collapse_every: int | None = None
+    collapse_images: int = 16
+    collapse_fraction: float = 0.5
     inference: str = "mean"           # mean: decode z_mean | sample: decode a sampled z
     n_samples: int = 4                # images in the sample grids
 
@@ -135,6 +152,20 @@ class Sim2RealConfig(config_lib.TrainConfig):
         if self.mmd_pairing not in MMD_PAIRINGS:
             raise err(f"--mmd-pairing: expected one of {', '.join(MMD_PAIRINGS)}, "
                       f"got {self.mmd_pairing!r}")
+        try:
+            recipe_values(self)
+        except ValueError as e:
+            key, _, rest = str(e).partition(":")
+            raise err(f"--{key.replace('_', '-')}:{rest}") from None
+        if self.collapse_every is not None and self.collapse_every < 0:
+            raise err(f"--collapse-every: expected >= 0 steps (0: no alarm), got "
+                      f"{self.collapse_every}")
+        if self.collapse_images < 2:
+            raise err(f"--collapse-images: expected >= 2 (a spread needs two codes), got "
+                      f"{self.collapse_images}")
+        if not 0 < self.collapse_fraction < 1:
+            raise err(f"--collapse-fraction: expected a fraction in (0, 1), got "
+                      f"{self.collapse_fraction}")
         if self.inference not in INFERENCE:
             raise err(f"--inference: expected one of {', '.join(INFERENCE)}, "
                       f"got {self.inference!r}")
@@ -171,6 +202,11 @@ def net_spec(config: Sim2RealConfig, num_classes: int | None = None) -> Sim2Real
         num_classes=num_classes or config.num_classes)
 
 
+def recipe_values(config: Sim2RealConfig) -> dict:
+    """The recipe options in force: --recipe's, each overridden by its own option if given."""
+    return recipe_options(config.recipe, **{k: getattr(config, k) for k in RECIPE_CHOICES})
+
+
 def build_model(config: Sim2RealConfig) -> Sim2RealVAE:
     """The twin VAE with freshly initialised networks (call under a strategy scope)."""
     if config.num_classes is None:
@@ -185,7 +221,7 @@ def build_model(config: Sim2RealConfig) -> Sim2RealVAE:
         stage2_trains=config.stage2_trains, mmd_sigma=config.mmd_sigma,
         kl_per_unit=config.kl_per_unit, max_depth=config.max_depth, seed=config.seed,
         sample_at_inference=config.inference == "sample",
-        mmd_pairing=config.mmd_pairing)
+        mmd_pairing=config.mmd_pairing, **recipe_values(config))
 
 
 def make_optimizers(config: Sim2RealConfig) -> dict:
@@ -447,18 +483,75 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
 
     end1 = config.stage1_steps
     end2 = end1 + config.stage2_steps
+    every = config.log_every if config.collapse_every is None else config.collapse_every
+    probe_images = (next(iter(stream().unbatch().batch(config.collapse_images)))["real"]["image"]
+                    if every else None)
     logs = {}
     if start < end1:
         model.set_stage(1)
+        model.set_probe(probe_images, every, config.collapse_fraction, offset=0)
         logs.update(runner.fit(model, stream(), run, total=end1, optimizers=optimizers,
                                sample_fn=sample_fn))
     if int(run.step.numpy()) == end1 and not config.stage2_from:
         _keep_stage1_checkpoint(run)
     if config.stage2_steps:
         model.set_stage(2)
+        if every:
+            _arm_collapse_alarm(run, model, probe_images, every, config, end1)
         logs.update(runner.fit(model, stream(), run, total=end2, optimizers=optimizers,
                                sample_fn=sample_fn, begin=end1))
+        if every:
+            _record_alarm(run, model)
     return logs
+
+
+COLLAPSE_FILE = "collapse_alarm.json"
+
+
+def _arm_collapse_alarm(run, model, images, every, config, end1) -> None:
+    """Sets stage 2's probe and its reference: the spread of E_R's codes on the probe images at
+    the end of stage 1 (measured now when this run is there, i.e. it just finished stage 1 or
+    loaded --stage2-from's stage-1 state; else read from COLLAPSE_FILE)."""
+    path = run.path / COLLAPSE_FILE
+    state = json.loads(path.read_text()) if path.exists() else {}
+    if int(run.step.numpy()) == end1:
+        got = {k: float(v) for k, v in model.probe(images).items()}
+        state = {"stage1_step": end1, "stage1_spread": got["spread"],
+                 "stage1_sigma": got["sigma"], "stage1_rec": got["rec"],
+                 "fraction": config.collapse_fraction, "every": every,
+                 "images": int(len(images)),
+                 "from": config.stage2_from or "this run's stage 1"}
+        if run.chief:
+            runner.write_json_atomic(path, state)
+    reference = float(state.get("stage1_spread", 0.0))
+    if not reference:
+        print(f"note: no stage-1 spread of E_R's codes recorded in {path}; the collapse "
+              f"alarm is off for this stage 2 (the probe_* columns are still logged)",
+              flush=True)
+    else:
+        print(f"collapse alarm: E_R's code spread on {len(images)} fixed real images was "
+              f"{reference:.4g} at the end of stage 1; a warning if it falls under "
+              f"{config.collapse_fraction} x that (checked every {every} steps)", flush=True)
+    model.set_probe(images, every, config.collapse_fraction, offset=end1)
+    model.set_probe_reference(reference)
+    model._probe.alarm_step.assign(int(state.get("alarm_step", 0)))   # warned once per run
+
+
+def _record_alarm(run, model) -> None:
+    """Writes the step of the alarm (if it fired) and the last probe to COLLAPSE_FILE."""
+    path = run.path / COLLAPSE_FILE
+    if not run.chief or not path.exists():
+        return
+    state = json.loads(path.read_text())
+    probe = model.probe_state
+    state.update(alarm_step=probe["collapse_alarm_step"] or None,
+                 last_spread=probe["probe_spread_real"], last_sigma=probe["probe_sigma_real"],
+                 last_rec=probe["probe_rec_real"])
+    runner.write_json_atomic(path, state)
+    if state["alarm_step"]:
+        print(f"collapse alarm: fired at step {state['alarm_step']} (E_R's spread "
+              f"{state['last_spread']:.4g} at the end vs {state['stage1_spread']:.4g} after "
+              f"stage 1); see {path}", flush=True)
 
 
 def data(config: Sim2RealConfig, split: str = "train", *, source: str | None = None,
