@@ -15,7 +15,8 @@ import math
 SIMGAN_TABLE2 = {"synthetic": 62.3, "refined": 69.4}
 SIM2REAL_TABLE1 = {"abs_rel": 0.752, "sq_rel": 20.7, "rmse": 16.1, "rmse_log": 0.580,
                    "miou": 0.063, "pixel_accuracy": 0.549}
-SIM2REAL_COLUMNS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "miou", "pixel_accuracy")
+SIM2REAL_COLUMNS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "miou", "pixel_accuracy",
+                    "abs_rel_x_sup", "depth_std")
 # The columns of the mean +- std table shown first; the others go under "more metrics".
 MAIN_METRICS = {
     "fcr_alphagan": ("iou_all", "ap_all", "map", "iou_all_refine", "ap_all_refine",
@@ -137,6 +138,22 @@ def sim2real_evaluation(metrics: dict) -> str:
                  f"of sim and real codes {_num(latent.get('mmd'))}"
                  + (f" (two halves of sim: {_num(within)})" if within is not None else "")
                  + "</p>\n")
+    stages = metrics.get("latent_by_stage") or {}
+    if stages.get("stage1") and stages.get("stage2"):
+        one, two = stages["stage1"], stages["stage2"]
+        text += ("<p class='latent'>E_R on real images, end of stage 1 -> end of stage 2: "
+                 f"sigma {_num(one.get('sigma_real'))} -> {_num(two.get('sigma_real'))}, "
+                 f"spread {_num(one.get('spread_real'))} -> {_num(two.get('spread_real'))}, "
+                 f"MMD&sup2; of sim and real codes {_num(one.get('mmd'))} -> "
+                 f"{_num(two.get('mmd'))}</p>\n")
+    probe = metrics.get("content_probe")
+    if probe:
+        text += ("<p class='latent'>content alignment: a ridge probe fitted on E_S(sim train) "
+                 f"codes to depth reads the real test set with abs_rel "
+                 f"{_num(probe.get('abs_rel_E_R'))} through E_R, "
+                 f"{_num(probe.get('abs_rel_E_S'))} through E_S, against the prior's "
+                 f"{_num(probe.get('abs_rel_prior'))} (abs_rel_x_sup: abs_rel over the "
+                 "real-supervised row's; the seed's method is 5.1x its supervised one)</p>\n")
     return text
 
 

@@ -144,6 +144,15 @@ def test_a_sim2real_evaluation_shows_where_the_encoders_put_the_domains():
     text = report_modes.sim2real_evaluation({"rows": [], "latent": latent})
     assert "E_R on real 0.048" in text and "MMD&sup2; of sim and real codes 0.846" in text
     assert "(two halves of sim: 0.0006)" in text
+    # issue 28: E_R at the end of each stage, the linear probe, the multiple of the upper bound
+    text = report_modes.sim2real_evaluation({
+        "rows": [{"model": "twin", "role": "sim2real", "abs_rel": 0.3, "abs_rel_x_sup": 1.5}],
+        "latent_by_stage": {"stage1": {**latent, "spread_real": 0.49},
+                            "stage2": {**latent, "spread_real": 0.14}},
+        "content_probe": {"abs_rel_E_R": 0.317, "abs_rel_E_S": 0.25, "abs_rel_prior": 0.28}})
+    assert "spread 0.49 -&gt; 0.14" in text or "spread 0.49 -> 0.14" in text
+    assert "abs_rel 0.317 through E_R, 0.25 through E_S, against the prior's 0.28" in text
+    assert "<th>abs_rel_x_sup</th>" in text and "<td>1.5</td>" in text
 
 
 def test_reproduce_shows_the_seeds_and_folder_the_experiment_holds(tmp_path):
