@@ -39,7 +39,8 @@ class WorkerLostError(RunError):
     """A worker of a multi-worker run stopped answering (killed, preempted, unreachable)."""
 
     def __init__(self, run: "Run", err: Exception):
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        from tfgan3d import cli
+        first = cli.one_line(err)[:200]
         newest = newest_good_checkpoint(run.checkpoint_dir, warn=False) if run.chief else None
         where = (f"the newest whole checkpoint is {newest}" if newest else
                  "no checkpoint was saved yet" if run.chief else
@@ -304,6 +305,8 @@ class RunMonitor(keras.callbacks.Callback):
         self.every = {"checkpoint": cfg.checkpoint_every, "log": cfg.log_every,
                       "sample": cfg.sample_every}
         self.saved: set[int] = set()
+        self.notice = None                  # the SIGTERM watch while keras fit runs
+        self.terminated_at = None
         self.csv_path = run.path / "losses.csv"
         self.writer = tf.summary.create_file_writer(str(run.tensorboard_dir)) if run.chief \
             else tf.summary.create_noop_writer()
@@ -357,8 +360,19 @@ class RunMonitor(keras.callbacks.Callback):
             with self.writer.as_default(step=step):
                 self.sample_fn(step)
             self.writer.flush()
+        if self.notice is not None and self.notice.received():
+            self.save()                     # every worker at the same step (see distribute)
+            self.terminated_at = step
+            self.model.stop_training = True
         if step >= self.total:
             self.model.stop_training = True
+
+    def on_train_begin(self, logs=None):
+        self.notice = distribute.TerminationNotice(self.run.strategy)
+
+    def on_train_end(self, logs=None):
+        if self.notice is not None:
+            self.notice.close()
 
     def non_finite(self) -> list[str]:
         """Names of the model's and optimizers' float variables (trainable or not: batch-norm
@@ -654,3 +668,12 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
         raise WorkerLostError(run, err) from None
     monitor.save()
     return {k: v[-1] for k, v in history.history.items()}
+    finally:
+        if monitor.notice is not None:      # SIGTERM's own handler back, whatever happened
+            monitor.notice.close()
+    if monitor.terminated_at is not None:
+        where = (f"saved {run.checkpoint_dir / f'ckpt-{monitor.terminated_at}'}" if run.chief
+                 else "the chief saved its checkpoint")
+        raise RunError(f"stopped at step {monitor.terminated_at} on a termination notice "
+                       f"(SIGTERM); {where}; relaunch with --resume latest (or the run "
+                       f"folder) to continue from it")
