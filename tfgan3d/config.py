@@ -49,6 +49,7 @@ class TrainConfig:
     worker_timeout: float = 600.0     # multi-worker: seconds to wait for the others (0: forever)
     jit: bool = False                 # XLA for the train step
     mixed_precision: bool = False     # float16 on GPUs (loss scaling), bfloat16 on CPUs
+    sync_bn: bool = False             # batch-norm statistics over the global batch (all replicas)
     dry_run: bool = False             # print the resolved config and stop
     deterministic: bool = False       # deterministic input pipeline and ops
     checkpoint_every: int = 500       # iterations between checkpoints

@@ -641,6 +641,13 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
     before its checkpoint is saved (precise batch norm). Returns the last logs.
     """
     cfg = run.config
+    if getattr(cfg, "sync_bn", False) and not getattr(model, "_sync_bn_done", False):
+        from tfgan3d.layers.normalization import synchronize_batch_norm
+        changed = synchronize_batch_norm(model)
+        model._sync_bn_done = True
+        print(f"--sync-bn: {changed} batch-norm layers take their statistics over the global "
+              f"batch of {run.strategy.num_replicas_in_sync} replica(s)" if changed else
+              "note: --sync-bn has no effect: the networks have no batch norm", flush=True)
     start = restore(run, model, optimizers, extra_state)
     truncate_csv(run.path / "losses.csv", start)
     if start >= total:

@@ -53,3 +53,19 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 variance=tf.cast(self.moving_variance, tf.float32),
                 epsilon=self.epsilon, data_format=data_format, is_training=False)
         return tf.cast(y, self.compute_dtype)
+
+
+def synchronize_batch_norm(model: keras.Model) -> int:
+    """Makes every batch-norm layer of `model` (nested networks included) compute its batch
+    statistics over the global batch, all replicas together (`synchronized=True`: an
+    all-reduce of the per-replica sums), as one device would on the whole batch (`--sync-bn`).
+
+    Weights and checkpoints are unchanged; call it before the first training step is traced.
+    Returns the number of layers changed (0: the model has no batch norm).
+    """
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized:
+            layer.synchronized = True
+            count += 1
+    return count
