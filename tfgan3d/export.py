@@ -12,7 +12,7 @@ serves every model in DIR together (fcr_alphagan's three, and models exported th
 absolute path, or PREFIX/NAME with `--base-path PREFIX` (the folder where a container mounts
 DIR, e.g. /models). `--warmup N` puts N warm-up records per signature in each version folder
 (`assets.extra/tf_serving_warmup_requests`, see tfgan3d.warmup), each replayed through the
-written model before it is moved into place. `--format onnx` writes the bare inference
+model before the folder is moved into place. `--format onnx` writes the bare inference
 networks as ONNX instead (tfgan3d.onnx_export).
 """
 from __future__ import annotations
@@ -210,7 +210,7 @@ def _warmup_finisher(mode, config, n: int, files):
     def finish(name, endpoints, folder):
         records = warmup.build_records(name, endpoints, samples, n)
         warmup.write_records(folder, records)
-        warmup.check(folder, records)
+        warmup.check(folder, records, endpoints)
     return finish
 
 

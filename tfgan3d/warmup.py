@@ -2,7 +2,7 @@
 folder, a TFRecord file of `PredictionLog` protos (tensorflow-serving-api) that TF Serving
 replays when it loads the model, so that the first user request does not pay for graph
 initialisation. A record that fails makes TF Serving refuse to load the model, so `check`
-replays every record through the written SavedModel before the export is moved into place.
+replays every record through the model's functions before the export is moved into place.
 
 Each record is one example (a batch of 1) for one signature; every signature with inputs gets
 `n` records. The inputs come from samples: images (float32 in [-1, 1], [N, H, W, C]), their
@@ -209,16 +209,16 @@ def read_records(folder) -> list:
             for raw in tf.data.TFRecordDataset(str(path))]
 
 
-def check(folder, records: list) -> None:
-    """Replays every record of `folder`'s warm-up file through the SavedModel there, as TF
-    Serving does at load; a failing one raises ValueError naming its source."""
-    loaded = tf.saved_model.load(str(folder))
+def check(folder, records: list, endpoints: dict) -> None:
+    """Replays every record of `folder`'s warm-up file (read back from the file) through its
+    endpoint {signature: (fn, input_signature)}, the functions the SavedModel was traced from,
+    as TF Serving replays them at load; a failing one raises ValueError naming its source."""
     for log, (_, source) in zip(read_records(folder), records):
         request = log.predict_log.request
-        fn = loaded.signatures[request.model_spec.signature_name]
+        fn, specs = endpoints[request.model_spec.signature_name]
         inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
         try:
-            fn(**inputs)
+            fn(*[inputs[spec.name] for spec in specs])
         except tf.errors.InvalidArgumentError as err:
             message = err.message.strip().splitlines()[0]
             raise ValueError(f"warm-up record {source}: the model refuses it ({message}); "
