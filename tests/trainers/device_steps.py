@@ -14,6 +14,7 @@ Prints one line per case: CASE <name> <max |mirrored - reference|> <max |referen
 """
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from tfgan3d import distribute  # noqa: E402
@@ -114,17 +115,82 @@ def main():
     for phase in (1, 2):
         compare(f"fcr-phase{phase}", strategy, fcr_builder(phase), voxels)
 
-    # SimGAN switches between its players inside the graph and refuses several replicas.
+    simgan_cases(strategy)
+
+
+def simgan_model(seed=1):
     from tfgan3d.models.simgan import SimGAN
     from tfgan3d.networks.simgan import build_discriminator, build_refiner
-    with strategy.scope():
-        model = SimGAN(build_refiner(1, filters=4, blocks=0), build_discriminator((35, 55, 1)))
-        try:
-            model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
-            print("SIMGAN compiled", flush=True)
-        except ValueError as err:
-            print("SIMGAN refused", str(err).replace("\n", " "), flush=True)
+    keras.utils.set_random_seed(seed)
+    # P_R = 4, P_D = 3, then cycles of K_g = 2 refiner and K_d = 1 discriminator steps; a
+    # buffer of 6 images takes 2 of each global batch of 4: full after 3 D steps, then it
+    # replaces random entries.
+    model = SimGAN(build_refiner(1, filters=4, blocks=1), build_discriminator((35, 55, 1)),
+                   history_size=6, pretrain_r_steps=4, pretrain_d_steps=3, k_g=2, k_d=1, seed=2)
+    model.compile(keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-3))
+    return model
 
+
+def simgan_state(model):
+    return snapshot(model) + [model.buffer.images.numpy().copy()]
+
+
+def simgan_cases(strategy):
+    """SimGAN on 2 replicas against one device at the same global batch of 4, in two fits
+    (each starting the batch stream again): pretraining (4 R steps, then 3 D steps), then two
+    K_g / K_d cycles (R, R, D, R, R, D). The buffer is gathered, so the mirrored run must
+    equal the single-device one (weights and buffer). Then resume under every strategy: the
+    mirrored checkpoint after step 7 restored into a fresh mirrored model and into a
+    one-device model, each continued 6 steps.
+
+    Prints SIMGAN <segment> <worst |mirrored - single|> <max |single's move|> <buffer diff>
+    <max |buffer|> <iteration, R updates, D updates: single, mirrored>, and SIMGAN-RESUME
+    <into> <worst |resumed - uninterrupted|> <max move> <buffer draws>."""
+    from test_simgan_model import toy_batch
+    batches = [toy_batch(4, seed=s) for s in range(3)]
+    stacked = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+
+    def stream():
+        return tf.data.Dataset.from_tensor_slices(stacked).repeat()
+
+    single = simgan_model()
+    with strategy.scope():
+        mirrored = simgan_model()
+    start = simgan_state(single)
+    checkpoint = None
+    for name, steps in (("pretrain", 7), ("cycles", 6)):
+        for model in (single, mirrored):
+            model.fit(stream(), epochs=1, steps_per_epoch=steps, verbose=0)
+        a, b = simgan_state(single), simgan_state(mirrored)
+        worst = max(float(np.max(np.abs(x - y))) for x, y in zip(a[:-1], b[:-1]))
+        move = max(float(np.max(np.abs(x - y))) for x, y in zip(a[:-1], start[:-1]))
+        print("SIMGAN", name, worst, move, float(np.max(np.abs(a[-1] - b[-1]))),
+              float(np.max(np.abs(a[-1]))),
+              int(single.iteration.numpy()), int(mirrored.iteration.numpy()),
+              int(single.r_optimizer.iterations.numpy()),
+              int(mirrored.r_optimizer.iterations.numpy()),
+              int(single.d_optimizer.iterations.numpy()),
+              int(mirrored.d_optimizer.iterations.numpy()), flush=True)
+        if name == "pretrain":
+            checkpoint = tf.train.Checkpoint(
+                model=mirrored, opt_r=mirrored.r_optimizer, opt_d=mirrored.d_optimizer,
+                buffer=mirrored.buffer).save(os.path.join(tempfile.mkdtemp(), "simgan"))
+    final = simgan_state(mirrored)
+    for into in ("mirrored", "one"):
+        if into == "mirrored":
+            with strategy.scope():
+                resumed = simgan_model(seed=9)
+        else:
+            resumed = simgan_model(seed=9)
+        tf.train.Checkpoint(model=resumed, opt_r=resumed.r_optimizer,
+                            opt_d=resumed.d_optimizer, buffer=resumed.buffer
+                            ).restore(checkpoint).assert_existing_objects_matched()
+        resumed.fit(stream(), epochs=1, steps_per_epoch=6, verbose=0)   # as the run did
+        got = simgan_state(resumed)
+        worst = max(float(np.max(np.abs(x - y))) for x, y in zip(got, final))
+        move = max(float(np.max(np.abs(x - y))) for x, y in zip(final[:-1], start[:-1]))
+        print("SIMGAN-RESUME", into, worst, move, int(resumed.buffer.calls.numpy()),
+              flush=True)
 
 if __name__ == "__main__":
     main()
