@@ -20,6 +20,7 @@ from tfgan3d import registry
 from tfgan3d import serving
 from tfgan3d import optimizers
 from tfgan3d import render_child
+from tfgan3d import precise_bn
 from tfgan3d.data import builtin, voxel_files
 from tfgan3d.io import save_npy
 from tfgan3d.models.fcr_alphagan import (LATENT1D_VARIANTS, REFINER_D_INPUTS, VAE_VARIANTS,
@@ -71,6 +72,9 @@ class FCRConfig(config_lib.TrainConfig):
     n_test: int = 200                 # built-in data: test scenes (the original used 200)
     n_fixed: int = 4                  # scenes decoded from a fixed z at every sample step
     render_samples: bool = True       # VTK renders of the fixed-z scenes into TensorBoard
+    precise_bn_batches: int = 50      # phase-1 end: E's and G's batch-norm statistics
+                                      # recomputed over this many training batches (precise
+                                      # BN, `fcr_precise_bn`); 0 keeps the moving averages
 
     PRESET_VALUES: typing.ClassVar[dict[str, dict]] = {
         "paper": dict(steps=100_000, checkpoint_every=100, log_every=100, sample_every=1000),
@@ -82,6 +86,7 @@ class FCRConfig(config_lib.TrainConfig):
                       phase2_start=1201, n_train=1000, n_test=50, checkpoint_every=100,
                       log_every=50, sample_every=300),
         "tiny": dict(**_TINY_NETS, batch_size=4, phase2_batch_size=2, steps=12, phase2_start=9,
+                     precise_bn_batches=2,
                      n_train=16, n_test=4, n_fixed=2, checkpoint_every=4, log_every=2,
                      sample_every=4, render_samples=False),
     }
@@ -101,6 +106,9 @@ class FCRConfig(config_lib.TrainConfig):
         if self.phase2_start < 1:
             raise config_lib.ConfigError(f"--phase2-start: expected >= 1, got "
                                          f"{self.phase2_start}")
+        if self.precise_bn_batches < 0:
+            raise config_lib.ConfigError(f"--precise-bn-batches: expected >= 0 (0: off), got "
+                                         f"{self.precise_bn_batches}")
         if self.phase2_batch_size < 1:
             raise config_lib.ConfigError(f"--phase2-batch-size: expected >= 1, got "
                                          f"{self.phase2_batch_size}")
@@ -199,6 +207,28 @@ def make_sample_fn(model: FCRAlphaGAN, config: FCRConfig, run: runner.Run):
     return sample_fn
 
 
+def fcr_precise_bn(model: FCRAlphaGAN, config: FCRConfig):
+    """Recomputes E's and G's batch-norm statistics over the first --precise-bn-batches
+    batches of a fresh phase-1 training stream (seeded, so a resumed run computes the same):
+    E's on real scenes as training runs E; then G's on the codes E(x) that inference feeds G
+    (E in inference mode, with its new statistics; the mean code for every variant). D and the
+    refiner hold no batch statistics; C's are used in training only. Phase 2 then decodes with
+    these (it runs E and G in inference mode), as do evaluation and export."""
+    batches = config.precise_bn_batches
+    rng = precise_bn.seed_states(model)
+
+    def stream():
+        return make_dataset(config, config.batch_size).take(batches)
+
+    n = precise_bn.recompute(lambda x: model.encoder(model._one_hot(x), training=True),
+                             [model.encoder], stream(), rng)
+    n += precise_bn.recompute(
+        lambda x: model.generator(model.encode(model._one_hot(x)), training=True),
+        [model.generator], stream(), rng)
+    print(f"precise batch norm: {n} layers of E and G recomputed over {batches} training "
+          f"batches of {config.batch_size}", flush=True)
+
+
 def train(config: FCRConfig, run: runner.Run) -> dict:
     # --epochs counts passes over the training scenes at the phase-1 batch size.
     total = runner.total_steps(config, voxel_files.count_scenes(data_root(config)),
@@ -218,8 +248,10 @@ def train(config: FCRConfig, run: runner.Run) -> dict:
     logs = {}
     if start < phase1_end:
         model.set_phase(1)
+        phase_end = (lambda: fcr_precise_bn(model, config)) if config.precise_bn_batches \
+            else None
         logs = runner.fit(model, phase1_data, run, total=phase1_end,
-                          optimizers=optimizers, sample_fn=sample_fn)
+                          optimizers=optimizers, sample_fn=sample_fn, phase_end=phase_end)
     if total > phase1_end:
         model.set_phase(2)
         logs = runner.fit(model, make_dataset(config, config.phase2_batch_size), run,

@@ -16,6 +16,7 @@ baseline.npy, baseline_iou_all / baseline_map in metrics.json, a bar per class.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,25 @@ from tfgan3d.io import save_npy
 
 
 def evaluate_recons(run_dir, *, data=None, n=200, out=None, legacy=False, batch_size=8,
-                    checkpoint=None, baseline=True, baseline_scenes=None) -> dict:
-    """The original's evaluate_recons plus the trivial baseline; returns metrics.json's dict."""
+                    checkpoint=None, baseline=True, baseline_scenes=None,
+                    precise_bn_batches=0) -> dict:
+    """The original's evaluate_recons plus the trivial baseline; returns metrics.json's dict.
+
+    `precise_bn_batches` K > 0 first recomputes E's and G's batch-norm statistics over K
+    training batches of the run's data (`trainers.fcr_alphagan.fcr_precise_bn`, what training
+    stores at the end of phase 1 since --precise-bn-batches), in memory: for a checkpoint
+    written with moving averages, or to compare the two."""
     positive("n", n)
     positive("batch_size", batch_size)
+    positive("precise_bn_batches", precise_bn_batches, minimum=0)
     clock = Clock("recons")
     loaded = load_run(run_dir, checkpoint)
     config, model = loaded.config, loaded.model
+    if precise_bn_batches:
+        from tfgan3d.trainers.fcr_alphagan import fcr_precise_bn
+        fcr_precise_bn(model, dataclasses.replace(config, precise_bn_batches=precise_bn_batches))
+        clock.log(f"batch-norm statistics of E and G recomputed over {precise_bn_batches} "
+                  f"training batches")
     out = Path(out) if out else loaded.run / "eval-recons"
     real, names = load_test_scenes(config, data, n)
     clock.log(f"{len(real)} test scenes, checkpoint {loaded.checkpoint}")
@@ -56,7 +69,8 @@ def evaluate_recons(run_dir, *, data=None, n=200, out=None, legacy=False, batch_
 
     metrics = {"run": str(loaded.run), "checkpoint": loaded.checkpoint, "step": loaded.step,
                "variant": config.variant, "data": data or config.data,
-               "n_scenes": len(real), "grid": list(config.grid), "legacy_metrics": legacy}
+               "n_scenes": len(real), "grid": list(config.grid), "legacy_metrics": legacy,
+               "precise_bn_batches": precise_bn_batches}
     for key, suffix in (("recons", ""), ("recons_refine", "_refine")):
         iou, ap = scores[key].iou(), scores[key].ap()
         tables.write_csv(metrics_table(iou=iou), out / f"IoU{suffix}.csv")
@@ -111,5 +125,8 @@ def add_parser(sub):
                     evaluate_recons, n=200)
     p.add_argument("--legacy-metrics", dest="legacy", action="store_true",
                    help="also write the original's metric formulas (*_legacy.csv)")
+    p.add_argument("--precise-bn-batches", type=int, default=0, metavar="K",
+                   help="recompute E's and G's batch-norm statistics over K training batches "
+                        "before scoring (default 0: the checkpoint's)")
     add_baseline_arguments(p)
     return p
