@@ -53,7 +53,7 @@ def test_workers_read_disjoint_shards(tmp_path, monkeypatch):
         seen.append(set(names))
     assert not seen[0] & seen[1] and seen[0] | seen[1] == {f"{i:02d}" for i in range(10)}
 
-    # fcr_alphagan's voxel shards: the training pipeline of each worker (from TF_CONFIG)
+    # fcr_alphagan's voxel shards: the training pipeline of each worker (here from TF_CONFIG)
     # reads its own files.
     scenes = np.zeros((8, 4, 2, 4), np.uint8)
     scenes[:, 0, 0, 0] = np.arange(8)                    # scene k is marked with label k
@@ -63,7 +63,8 @@ def test_workers_read_disjoint_shards(tmp_path, monkeypatch):
     for index in range(2):
         monkeypatch.setenv("TF_CONFIG", tf_config(2, index))
         ds = voxel_files.make_voxel_dataset(tmp_path / "vox", batch_size=1, flip=False,
-                                            one_hot=False, seed=0)
+                                            one_hot=False, seed=0,
+                                            worker=shards.current_worker())
         marks.append({int(b[0, 0, 0, 0]) for b in ds.as_numpy_iterator()})
         options = ds.options().experimental_distribute.auto_shard_policy
         assert options == tf.data.experimental.AutoShardPolicy.OFF
@@ -76,7 +77,8 @@ def test_workers_read_disjoint_shards(tmp_path, monkeypatch):
     for index in range(2):
         monkeypatch.setenv("TF_CONFIG", tf_config(2, index))
         ds = voxel_files.make_voxel_dataset(tmp_path / "one", batch_size=1, flip=False,
-                                            one_hot=False, seed=0)
+                                            one_hot=False, seed=0,
+                                            worker=shards.current_worker())
         marks.append({int(b[0, 0, 0, 0]) for b in ds.as_numpy_iterator()})
     assert marks == [{0, 2, 4, 6}, {1, 3, 5, 7}], marks
 

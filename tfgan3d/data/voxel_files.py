@@ -225,7 +225,7 @@ def _check_read(files, grid, num_classes):
 
 
 def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, deterministic,
-                   num_classes=None):
+                   num_classes=None, worker=None):
     """(tf.data.Dataset of uint8 scenes (X, H, Z), grid)."""
     if isinstance(source, np.ndarray):
         scenes = check_scenes(source[None] if source.ndim == 3 else source, "voxel array",
@@ -249,9 +249,9 @@ def _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle, det
                   f"empty (label 0 everywhere): the data set holds no occupied voxel",
                   file=sys.stderr, flush=True)
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    # Training: each worker of a cluster reads its own files, or with fewer files than
-    # workers every worker's own scenes of them (data/shards.py).
-    files, by_element = shard_sets.worker_files(files) if shuffle else (files, None)
+    # worker (n, i): worker i of n reads its own files, or with fewer files than workers its
+    # own scenes of them (data/shards.py).
+    files, by_element = shard_sets.worker_files(files, worker) if worker else (files, None)
     if by_element:
         def per_worker(ds):
             return ds.shard(*by_element)
@@ -292,7 +292,7 @@ def _flip(scene, bits):
 def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuffle=True,
                        flip=True, repeat=False, seed=0, deterministic=False, cache=False,
                        validate="auto", test_limit=None, shuffle_buffer=512,
-                       drop_remainder=False, one_hot=True, num_classes=None):
+                       drop_remainder=False, one_hot=True, num_classes=None, worker=None):
     """Batches of one-hot voxel scenes for training or evaluation.
 
     Args:
@@ -318,6 +318,9 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
         num_classes: the model's class count when below the data's 12: the files read by
             `validate` are checked for labels 0..num_classes-1 (DataError naming the file),
             the rest in the graph, batch by batch.
+        worker: (num_workers, index) of a cluster: this worker reads only its own shard
+            files (`tfgan3d.data.shards.worker_files`) and TensorFlow's auto-sharding is off;
+            None reads them all (`shards.current_worker()` gives this from TF_CONFIG).
 
     Returns:
         tf.data.Dataset of float32 [B, X, H, Z, 12], one-hot over VOXEL_CLASSES (or uint8
@@ -334,7 +337,8 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
     scenes, grid = _scene_dataset(source, split, grid, validate, test_limit, seed, shuffle,
                                   deterministic,
                                   num_classes if num_classes and num_classes < NUM_CLASSES
-                                  else None)
+                                  else None,
+                                  worker=worker)
     if cache:
         scenes = scenes.cache("" if cache is True else str(cache))
     if shuffle:
@@ -360,7 +364,7 @@ def make_voxel_dataset(source, *, split="train", batch_size=20, grid=None, shuff
                                                    dtype=tf.float32), **parallel)
     options = tf.data.Options()
     options.deterministic = deterministic
-    if shuffle and shard_sets.current_worker()[0] > 1:    # already sharded by file, per worker
+    if worker and worker[0] > 1:                      # already sharded per worker
         options.experimental_distribute.auto_shard_policy = \
             tf.data.experimental.AutoShardPolicy.OFF
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
