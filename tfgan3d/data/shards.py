@@ -146,7 +146,7 @@ def worker_files(files, worker: tuple[int, int] | None = None):
     """(files this worker reads, None) when there are at least as many files as workers
     (`shard_files`); else (all files, (num_workers, index)): each worker then keeps its own
     elements of them (`Dataset.shard`), still disjoint. `worker` defaults to
-    `current_worker()`."""
+    `current_worker()` (TF_CONFIG)."""
     num_workers, index = worker or current_worker()
     if num_workers > 1 and len(files) < num_workers:
         return list(files), (num_workers, index)
@@ -182,11 +182,12 @@ def record_stream(files, *, shuffle: bool, seed=None, repeat: bool = False,
             one record from each in turn; False reads them in order, one after the other.
         seed: shuffle seed (None: fresh each run).
         repeat: endless.
-        worker: (num_workers, index); default `current_worker()`. With several workers each
+        worker: (num_workers, index) or None (read every shard). With several workers each
             reads its own shards (`shard_files`; with fewer shards than workers, its own
             records of them) and TensorFlow's auto-sharding is turned off.
+            `current_worker()` gives this worker's from TF_CONFIG.
     """
-    num_workers, index = worker or current_worker()
+    num_workers, index = worker or (1, 0)
     files, by_element = worker_files(files, (num_workers, index))
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
