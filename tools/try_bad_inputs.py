@@ -314,6 +314,7 @@ def main(argv=None):
     parser.add_argument("--only", help="run the cases whose name holds this word")
     parser.add_argument("--jobs", type=int, default=1, help="cases run at once")
     parser.add_argument("--first", help="run the cases whose name holds this word first")
+    parser.add_argument("--skip", help="leave out the cases whose name holds this word")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -322,6 +323,8 @@ def main(argv=None):
     cases = train_cases(d) + resumes + other_cases(out, run)
     if args.only:
         cases = [c for c in cases if args.only in c[0]]
+    if args.skip:
+        cases = [c for c in cases if args.skip not in c[0]]
     if args.first:
         cases = sorted(cases, key=lambda c: args.first not in c[0])   # stable: order kept
     partial = out / "rows.md"                       # each row as it comes (a run cut short)
