@@ -63,7 +63,12 @@ def trained(tmp_path_factory):
     mirrored = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "one"),
                                  "mirrored"], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-    outputs = [p.communicate(timeout=900)[0] for p in (*workers, mirrored)]
+    try:
+        outputs = [p.communicate(timeout=1800)[0] for p in (*workers, mirrored)]
+    finally:
+        for p in (*workers, mirrored):      # none left running when the wait gave up
+            if p.poll() is None:
+                p.kill()
     for p, out in zip((*workers, mirrored), outputs):
         assert p.returncode == 0, out[-4000:]
     print(f"four modes on two workers and on one process: {time.time() - started:.0f} s")
