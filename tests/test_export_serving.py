@@ -336,3 +336,26 @@ def test_onnx_refuses_a_conversion_with_other_shapes(monkeypatch):
     with pytest.raises(onnx_export.OnnxRefused, match=r"shape \[2, 5, 5, 2\].*gives "
                                                       r"\[2, 6, 5, 2\]; not shipped"):
         onnx_export.convert(_small_network(tf.math.exp), [x], "exp net")
+
+
+def test_models_config_keeps_one_the_user_wrote(tmp_path, capsys):
+    """models.config lists the folders holding a SavedModel version; a models.config written
+    by hand is kept and the list goes beside it."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+    for name in ("b_model", "a_model"):
+        (tmp_path / name / "3").mkdir(parents=True)
+        (tmp_path / name / "3" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "empty" / "1").mkdir(parents=True)          # no saved_model.pb: not served
+    (tmp_path / ".a_model.tmp-1").mkdir()                    # an export in progress
+    path = export.write_models_config(tmp_path)
+    parsed = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    assert [(c.name, c.base_path) for c in parsed.model_config_list.config] == [
+        ("a_model", str(tmp_path.resolve() / "a_model")),
+        ("b_model", str(tmp_path.resolve() / "b_model"))]
+    mine = "model_config_list { config { name: 'x' base_path: '/srv/x' } }\n"
+    path.write_text(mine)
+    assert export.write_models_config(tmp_path, "/models") == tmp_path / "models.config.tfgan3d"
+    assert path.read_text() == mine
+    assert "was not written by tfgan3d-export" in capsys.readouterr().err
+    assert '"/models/b_model"' in (tmp_path / "models.config.tfgan3d").read_text()
