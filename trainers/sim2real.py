@@ -484,8 +484,7 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     end1 = config.stage1_steps
     end2 = end1 + config.stage2_steps
     every = config.log_every if config.collapse_every is None else config.collapse_every
-    probe_images = (next(iter(stream().unbatch().batch(config.collapse_images)))["real"]["image"]
-                    if every else None)
+    probe_images = probe_batch(config, stream) if every else None
     logs = {}
     if start < end1:
         model.set_stage(1)
@@ -506,6 +505,19 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
 
 
 COLLAPSE_FILE = "collapse_alarm.json"
+
+
+def probe_batch(config: Sim2RealConfig, stream) -> tf.Tensor:
+    """The collapse probe's fixed real batch: the first --collapse-images real training images
+    in file order, unaugmented (the same batch in every run on that data, so runs compare);
+    real data without ground truth (which that reader needs): the first images of `stream()`,
+    the augmented training stream."""
+    try:
+        ds, _ = sim2real_data.make_eval_dataset(config.real_data, "train", config=config,
+                                                batch_size=config.collapse_images)
+        return next(iter(ds))["image"]
+    except (sim2real_data.DataError, StopIteration):
+        return next(iter(stream().unbatch().batch(config.collapse_images)))["real"]["image"]
 
 
 def _arm_collapse_alarm(run, model, images, every, config, end1) -> None:
