@@ -146,16 +146,25 @@ def image_input(image, channels: int, *, name: str = "rgb"):
 
 
 def decode_images(image_bytes, channels: int, *, name: str = "image_bytes"):
-    """A batch of encoded images (PNG, JPEG, GIF or BMP strings [B]) as uint8 [B, H, W,
-    channels], decoded in the graph as `tf.io.decode_image` does (grey expanded, alpha
-    dropped, 16-bit PNGs cut to their high byte, colour to grey for 1 channel). The images of
-    one request must share a size (an InvalidArgumentError says so); an empty batch gives
-    [0, 1, 1, channels]."""
+    """A batch of encoded images (PNG, JPEG, GIF or BMP strings [B]; other bytes are an
+    InvalidArgumentError naming `name`) as uint8 [B, H, W, channels], decoded in the graph as
+    `tf.io.decode_image` does (grey expanded, alpha dropped, 16-bit PNGs cut to their high
+    byte, colour to grey for 1 channel). The images of one request must share a size (an
+    InvalidArgumentError says so); an empty batch gives [0, 1, 1, channels]."""
     image_bytes = tf.ensure_shape(image_bytes, [None], name=f"{name}_shape")
 
     def decode(data):
-        return tf.io.decode_image(data, channels=channels, dtype=tf.uint8,
-                                  expand_animations=False)
+        head = tf.strings.substr(data, 0, 8)
+        known = tf.reduce_any(tf.stack([
+            tf.equal(head, b"\x89PNG\r\n\x1a\n"),
+            tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff"),
+            tf.equal(tf.strings.substr(head, 0, 3), b"GIF"),
+            tf.equal(tf.strings.substr(head, 0, 2), b"BM")]))
+        check = tf.debugging.assert_equal(
+            known, True, message=f"{name}: expected PNG, JPEG, GIF or BMP bytes")
+        with tf.control_dependencies([check]):
+            return tf.io.decode_image(data, channels=channels, dtype=tf.uint8,
+                                      expand_animations=False)
 
     def decode_all():
         size = tf.shape(decode(image_bytes[0]))[:2]

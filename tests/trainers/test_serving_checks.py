@@ -91,7 +91,7 @@ FCR_EMPTY = [("fcr_alphagan_generator", "generate_uint8", "z", "np.zeros([0, *LA
              ("fcr_alphagan_autoencoder", "autoencode_uint8", "voxels",
               "np.zeros([0, *GRID], np.int32)")]
 # Encoded images: bytes that are no image, and two sizes in one request.
-ENCODED_BAD = [("pix2pix", "[b'not an image']", "image format"),
+ENCODED_BAD = [("pix2pix", "[b'not an image']", "image_bytes: expected PNG, JPEG"),
                ("sim2real", "[png(np.zeros([5, 5, 3], np.uint8)), png(np.zeros([6, 5, 3], "
                             "np.uint8))]", "images of one size")]
 
