@@ -81,8 +81,13 @@ def get_strategy(name: str = "auto", timeout: float | None = None) -> tf.distrib
         name = "mirrored" if len(gpus) > 1 else "one"
     if name == "one":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else cpus[0].name)
-    devices = [d.name for d in gpus] if gpus else [d.name for d in cpus]
-    return tf.distribute.MirroredStrategy(devices)
+    devices = tuple(d.name for d in gpus) if gpus else tuple(d.name for d in cpus)
+    # One per device set and process: a second MirroredStrategy numbers its collectives from
+    # the same keys as the first, and a later run in the same process (tests, notebooks)
+    # then fails with "Shape mismatch in the collective instance".
+    if devices not in _CREATED:
+        _CREATED[devices] = tf.distribute.MirroredStrategy(list(devices))
+    return _CREATED[devices]
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
