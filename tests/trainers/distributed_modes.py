@@ -19,8 +19,8 @@ MODES = {
     "pix2pix": dict(steps=4),
     # R, R (pretrain R), D (pretrain D), then R, R, D: a K_g = 2 / K_d = 1 cycle
     "simgan": dict(steps=6, pretrain_r_steps=2, pretrain_d_steps=1, k_g=2, k_d=1),
-    "sim2real": dict(stage1_steps=2, stage2_steps=2),
     "fcr_alphagan": dict(steps=4, phase2_start=3),
+    "sim2real": dict(stage1_steps=2, stage2_steps=2),
 }
 
 
@@ -31,7 +31,8 @@ def main():
         strategy_name = "mirrored"
     else:
         strategy_name = "multi-worker"
-        distribute.get_strategy(strategy_name, timeout=300)   # before TensorFlow starts
+        strategy = distribute.get_strategy(strategy_name, timeout=300)   # before TF starts
+        shard_check(strategy)
     from tfgan3d.trainers import runner
     for mode in modes or MODES:
         options = dict(preset="tiny", run_dir=run_dir, strategy=strategy_name,
@@ -39,8 +40,6 @@ def main():
                        **MODES[mode])
         run = runner.run_mode(mode, options)
         print("RUN", mode, run.path, flush=True)
-    if role == "worker":
-        shard_check(run.strategy)
 
 
 def shard_check(strategy):
