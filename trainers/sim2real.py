@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import typing
 from pathlib import Path
 
@@ -485,10 +486,14 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     end2 = end1 + config.stage2_steps
     every = config.log_every if config.collapse_every is None else config.collapse_every
     probe_images = probe_batch(config, stream) if every else None
+    # Several replicas: the in-step probe's variable assigns inside tf.cond fail in replica
+    # context (merge_call), so there E_R is probed at the end of each stage only, eagerly.
+    in_step = run.strategy.num_replicas_in_sync == 1
     logs = {}
     if start < end1:
         model.set_stage(1)
-        model.set_probe(probe_images, every, config.collapse_fraction, offset=0)
+        model.set_probe(probe_images if in_step else None, every, config.collapse_fraction,
+                        offset=0)
         logs.update(runner.fit(model, stream(), run, total=end1, optimizers=optimizers,
                                sample_fn=sample_fn))
     if int(run.step.numpy()) == end1 and not config.stage2_from:
@@ -497,11 +502,34 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
         model.set_stage(2)
         if every:
             _arm_collapse_alarm(run, model, probe_images, every, config, end1)
+            if not in_step:
+                model.set_probe(None, 0)
+                print(f"note: on {run.strategy.num_replicas_in_sync} replicas E_R is probed at "
+                      f"the end of stage 2 only (no probe_* columns)", flush=True)
         logs.update(runner.fit(model, stream(), run, total=end2, optimizers=optimizers,
                                sample_fn=sample_fn, begin=end1))
         if every:
+            if not in_step:
+                _probe_at_end(model, probe_images, end2, config.collapse_fraction)
             _record_alarm(run, model)
     return logs
+
+
+def _probe_at_end(model, images, step, fraction) -> None:
+    """The probe and the alarm's check, eagerly, outside the train step (several replicas)."""
+    got = {k: float(v) for k, v in model.probe(images).items()}
+    p = model._probe
+    p.sigma.assign(got["sigma"])
+    p.spread.assign(got["spread"])
+    p.rec.assign(got["rec"])
+    reference = float(p.reference.numpy())
+    if reference > 0 and int(p.alarm_step.numpy()) == 0 and got["spread"] < fraction * reference:
+        p.alarm_step.assign(step)
+        print(f"warning: collapse alarm at step {step}: the spread of E_R's codes across the "
+              f"fixed real batch fell to {got['spread']:.4g}, under {fraction} x stage 1's "
+              f"{reference:.4g} (posterior sigma {got['sigma']:.4g}, real reconstruction MSE "
+              f"{got['rec']:.4g}); E_R is giving every real image nearly one code (issue 28)",
+              file=sys.stderr, flush=True)
 
 
 COLLAPSE_FILE = "collapse_alarm.json"
