@@ -13,6 +13,7 @@ from tfgan3d import mode as mode_lib
 from tfgan3d import registry
 from tfgan3d import serving
 from tfgan3d import optimizers
+from tfgan3d import precise_bn
 from tfgan3d.data import builtin, paired, quality
 from tfgan3d.data.images import DepthSpec
 from tfgan3d.io import to_uint8
@@ -56,6 +57,10 @@ class Pix2PixConfig(config_lib.TrainConfig):
     # 0.2 removes 88% of the built-in real-like maps with the seed's Figure-3 blob, 4% of others.
     max_invalid_fraction: float | None = 0.2
     inference: str = "eval"           # eval: dropout off, moving BN stats | paper: as training
+    precise_bn_batches: int = 0       # at the end: G's batch-norm statistics recomputed over
+                                      # this many training batches (precise BN, what
+                                      # --inference eval normalises with); 0 keeps the moving
+                                      # averages (off by default: not measured for pix2pix)
     sim_size: int = 256               # built-in data: rendered image side
     n_train: int = 1500               # built-in data: training scenes (the seed used 1500)
     n_test: int = 150                 # built-in data: test scenes
@@ -100,6 +105,9 @@ class Pix2PixConfig(config_lib.TrainConfig):
         if self.load_size < self.crop_size:
             raise config_lib.ConfigError(f"--load-size {self.load_size} is smaller than "
                                          f"--crop-size {self.crop_size}")
+        if self.precise_bn_batches < 0:
+            raise config_lib.ConfigError(f"--precise-bn-batches: expected >= 0 (0: off), got "
+                                         f"{self.precise_bn_batches}")
         if self.max_invalid_fraction is not None and not 0 <= self.max_invalid_fraction <= 1:
             raise config_lib.ConfigError(f"--max-invalid-fraction: expected a fraction in "
                                          f"[0, 1], got {self.max_invalid_fraction}")
@@ -280,8 +288,20 @@ def train(config: Pix2PixConfig, run: runner.Run) -> dict:
         runner.write_sample_grid(run, step, sample_grid(model, sample_batch, config),
                                  "input | prediction | ground truth")
 
+    def recompute_bn():
+        """G's statistics over the first --precise-bn-batches batches of a fresh training
+        stream (seeded: a resumed run computes the same), G run as training runs it (dropout
+        on; its random streams put back). D's statistics serve training only."""
+        batches = _pairs_dataset(config, train_files, training=True).take(
+            config.precise_bn_batches)
+        n = precise_bn.recompute(lambda b: model.generator(b["real_a"], training=True),
+                                 [model.generator], batches, precise_bn.seed_states(model))
+        print(f"precise batch norm: {n} layers of G recomputed over "
+              f"{config.precise_bn_batches} training batches of {config.batch_size}", flush=True)
+
     return runner.fit(model, dataset, run, total=total, optimizers=optimizers,
-                      sample_fn=sample_fn)
+                      sample_fn=sample_fn,
+                      phase_end=recompute_bn if config.precise_bn_batches else None)
 
 
 def predict(model: Pix2Pix, real_a, config: Pix2PixConfig) -> dict:
