@@ -71,10 +71,10 @@ class TrainConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy: expected one of {', '.join(STRATEGIES)}, "
                               f"got {self.strategy!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
         if not self.worker_timeout >= 0:
             raise ConfigError(f"--worker-timeout: expected seconds >= 0 (0: wait forever), "
                               f"got {self.worker_timeout}")
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"--lr-schedule: expected one of {', '.join(LR_SCHEDULES)}, "
                               f"got {self.lr_schedule!r}")
         if self.steps is not None and self.epochs is not None:

@@ -673,14 +673,14 @@ def fit(model: keras.Model, dataset: tf.data.Dataset, run: Run, *, total: int,
         if distribute.worker(run.strategy)[1] == 1:
             raise
         raise WorkerLostError(run, err) from None
-    monitor.save()
-    return {k: v[-1] for k, v in history.history.items()}
     finally:
         if monitor.notice is not None:      # SIGTERM's own handler back, whatever happened
             monitor.notice.close()
+    monitor.save()
     if monitor.terminated_at is not None:
         where = (f"saved {run.checkpoint_dir / f'ckpt-{monitor.terminated_at}'}" if run.chief
                  else "the chief saved its checkpoint")
         raise RunError(f"stopped at step {monitor.terminated_at} on a termination notice "
                        f"(SIGTERM); {where}; relaunch with --resume latest (or the run "
                        f"folder) to continue from it")
+    return {k: v[-1] for k, v in history.history.items()}
