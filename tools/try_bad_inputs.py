@@ -29,7 +29,7 @@ from tfgan3d import cli
 PY = sys.executable
 
 
-def _run(args, cwd=None, timeout=600):
+def _run(args, cwd=None, timeout=1200):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     try:
         done = subprocess.run([PY, "-m", *args], capture_output=True, text=True, cwd=cwd,
