@@ -94,9 +94,9 @@ class Sim2RealConfig(config_lib.TrainConfig):
     # Collapse alarm: every collapse_every steps (None: log_every; 0: off) E_R and G_R on a
     # fixed batch of collapse_images real training images -> losses.csv probe_* columns; in
     # stage 2 a warning when the spread of the codes falls under collapse_fraction x stage 1's.
-    collapse_every: int | None = None
-    collapse_images: int = 16
-    collapse_fraction: float = 0.5
+    collapse_every: int | None = None  # steps between probes of E_R (None: --log-every; 0: off)
+    collapse_images: int = 16         # fixed real training images the probe reads
+    collapse_fraction: float = 0.5    # warn when E_R's code spread falls under this x stage 1's
     inference: str = "mean"           # mean: decode z_mean | sample: decode a sampled z
     n_samples: int = 4                # images in the sample grids
 
@@ -443,6 +443,15 @@ def train(config: Sim2RealConfig, run: runner.Run) -> dict:
     sim_ds, real_ds, info = sim2real_data.make_sim2real_datasets(config)
     # As pix2pix and fcr refuse it: a batch larger than the smaller domain's training set.
     runner.check_batch_size(config.batch_size, min(info["n_sim"], info["n_real"]))
+    options = recipe_values(config)
+    replicas = run.strategy.num_replicas_in_sync
+    if (options["eq14"] == "unbiased_means" or options["align_means"] != "none"
+            or config.mmd_pairing == "unpaired") and config.batch_size < 2 * replicas:
+        # The unbiased MMD averages over pairs of distinct codes in each replica's batch.
+        raise ValueError(f"--batch-size {config.batch_size}: expected at least 2 per replica "
+                         f"({2 * replicas} on {replicas}) for the unbiased MMD of --recipe "
+                         f"{config.recipe} (--eq14, --align-means, --mmd-pairing), found "
+                         f"{config.batch_size / replicas:g} per replica")
     _resolve_num_classes(config, run, info)
     _resolve_epochs(config, run, info)
     # Each consumer reads its own copy of the streams: a tf.data shuffle keeps one seed
@@ -574,7 +583,7 @@ def _arm_collapse_alarm(run, model, images, every, config, end1) -> None:
               f"{config.collapse_fraction} x that (checked every {every} steps)", flush=True)
     model.set_probe(images, every, config.collapse_fraction, offset=end1)
     model.set_probe_reference(reference)
-    model._probe.alarm_step.assign(int(state.get("alarm_step", 0)))   # warned once per run
+    model._probe.alarm_step.assign(int(state.get("alarm_step") or 0))   # warned once per run
 
 
 def _record_alarm(run, model) -> None:

@@ -20,7 +20,8 @@ MODES = {
     # R, R (pretrain R), D (pretrain D), then R, R, D: a K_g = 2 / K_d = 1 cycle
     "simgan": dict(steps=6, pretrain_r_steps=2, pretrain_d_steps=1, k_g=2, k_d=1),
     "fcr_alphagan": dict(steps=4, phase2_start=3),
-    "sim2real": dict(stage1_steps=2, stage2_steps=2),
+    # batch 4: two codes per replica for the unbiased MMD of the default recipe
+    "sim2real": dict(stage1_steps=2, stage2_steps=2, batch_size=4),
 }
 
 
