@@ -29,6 +29,7 @@ from tfgan3d import cli
 from tfgan3d import config as config_lib
 from tfgan3d import registry
 from tfgan3d import serving
+from tfgan3d.io import move_all_into_place
 
 
 # The input checks moved to tfgan3d.serving (a leaf module the trainers import); these names stay
@@ -97,17 +98,7 @@ def export_together(models: dict, tracked: list, out_dir: str | Path,
             _write_archive(endpoints, tracked, tmp)
             if finish is not None:
                 finish(name, endpoints, tmp)
-        moved = []
-        try:
-            for name, tmp in staged.items():
-                if finals[name].exists():
-                    raise FileExistsError(f"{finals[name]} appeared during the export")
-                os.replace(tmp, finals[name])
-                moved.append(name)
-        except BaseException:
-            for name in moved:
-                os.replace(finals[name], staged[name])
-            raise
+        move_all_into_place(staged, finals)
     finally:
         for tmp in staged.values():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -122,3 +122,20 @@ def png_bytes(image) -> bytes:
 def save_png(path, image) -> Path:
     """A uint8 image as a PNG file, written atomically."""
     return atomic_write(path, png_bytes(image))
+
+
+def move_all_into_place(staged: dict, finals: dict) -> None:
+    """Renames each finished temporary folder `staged[key]` to `finals[key]`, all or none: a
+    final path that appeared meanwhile stops the move and the folders already moved go back
+    to their temporary names (the caller removes those)."""
+    moved = []
+    try:
+        for key, tmp in staged.items():
+            if finals[key].exists():
+                raise FileExistsError(f"{finals[key]} appeared during the export")
+            os.replace(tmp, finals[key])
+            moved.append(key)
+    except BaseException:
+        for key in moved:
+            os.replace(finals[key], staged[key])
+        raise

@@ -22,6 +22,8 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from tfgan3d.io import move_all_into_place
+
 OPSET = 17
 TOLERANCE = 1e-3        # max |onnxruntime - Keras| / max(1, max |Keras|) over the outputs
 
@@ -193,17 +195,7 @@ def _write_all(out_dir, converted: dict, version: int | None) -> dict:
             tmp.mkdir()
             staged[full], finals[full] = tmp, final
             (tmp / "model.onnx").write_bytes(proto.SerializeToString())
-        moved = []
-        try:
-            for full, tmp in staged.items():
-                if finals[full].exists():
-                    raise FileExistsError(f"{finals[full]} appeared during the export")
-                os.replace(tmp, finals[full])
-                moved.append(full)
-        except BaseException:
-            for full in moved:
-                os.replace(finals[full], staged[full])
-            raise
+        move_all_into_place(staged, finals)
     finally:
         for tmp in staged.values():
             shutil.rmtree(tmp, ignore_errors=True)
