@@ -59,27 +59,26 @@ def test_workers_read_disjoint_shards(tmp_path, monkeypatch):
     scenes[:, 0, 0, 0] = np.arange(8)                    # scene k is marked with label k
     write_shards(scenes, [f"v{k}" for k in range(8)], tmp_path / "vox", shard_size=2,
                  format="tfrecord", split="train")
-    marks = []
-    for index in range(2):
-        monkeypatch.setenv("TF_CONFIG", tf_config(2, index))
-        ds = voxel_files.make_voxel_dataset(tmp_path / "vox", batch_size=1, flip=False,
-                                            one_hot=False, seed=0,
-                                            worker=shards.current_worker())
-        marks.append({int(b[0, 0, 0, 0]) for b in ds.as_numpy_iterator()})
-        options = ds.options().experimental_distribute.auto_shard_policy
-        assert options == tf.data.experimental.AutoShardPolicy.OFF
+    def worker_marks(folder):
+        """The scene marks each of two workers (TF_CONFIG) reads from `folder`."""
+        marks = []
+        for index in range(2):
+            monkeypatch.setenv("TF_CONFIG", tf_config(2, index))
+            ds = voxel_files.make_voxel_dataset(folder, batch_size=1, flip=False,
+                                                one_hot=False, seed=0,
+                                                worker=shards.current_worker())
+            marks.append({int(b[0, 0, 0, 0]) for b in ds.as_numpy_iterator()})
+            options = ds.options().experimental_distribute.auto_shard_policy
+            assert options == tf.data.experimental.AutoShardPolicy.OFF
+        return marks
+
+    marks = worker_marks(tmp_path / "vox")
     assert not marks[0] & marks[1] and marks[0] | marks[1] == set(range(8)), marks
     # Fewer shards than workers (one npz shard of 8 scenes, two workers): each keeps its
     # own scenes of it.
     write_shards(scenes, [f"v{k}" for k in range(8)], tmp_path / "one", shard_size=8,
                  format="npz", split="train")
-    marks = []
-    for index in range(2):
-        monkeypatch.setenv("TF_CONFIG", tf_config(2, index))
-        ds = voxel_files.make_voxel_dataset(tmp_path / "one", batch_size=1, flip=False,
-                                            one_hot=False, seed=0,
-                                            worker=shards.current_worker())
-        marks.append({int(b[0, 0, 0, 0]) for b in ds.as_numpy_iterator()})
+    marks = worker_marks(tmp_path / "one")
     assert marks == [{0, 2, 4, 6}, {1, 3, 5, 7}], marks
 
 

@@ -16,20 +16,6 @@ TINY = {"preset": "tiny", "lr": LR, "log_every": 1, "checkpoint_every": 100,
 
 
 @pytest.fixture
-def captured(monkeypatch):
-    """The model and optimizers each runner.fit call trains (the run's own objects)."""
-    seen = []
-    fit = runner.fit
-
-    def spy(model, dataset, run, **kwargs):
-        seen.append((model, kwargs["optimizers"]))
-        return fit(model, dataset, run, **kwargs)
-
-    monkeypatch.setattr(runner, "fit", spy)
-    return seen
-
-
-@pytest.fixture
 def float32_after():
     yield
     keras.mixed_precision.set_global_policy("float32")

@@ -42,19 +42,6 @@ def gpu_listed(monkeypatch):
     keras.mixed_precision.set_global_policy("float32")
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    seen = []
-    fit = runner.fit
-
-    def spy(model, dataset, run, **kwargs):
-        seen.append((model, kwargs["optimizers"]))
-        return fit(model, dataset, run, **kwargs)
-
-    monkeypatch.setattr(runner, "fit", spy)
-    return seen
-
-
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_float16_loss_scaling_and_xla_in_every_mode(mode, tmp_path, gpu_listed, captured):
     run = runner.run_mode(mode, {**COMMON, **MODES[mode], "run_dir": str(tmp_path)})
