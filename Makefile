@@ -3,11 +3,13 @@
 # fcr_alphagan's findings, renders, interpolation GIF and noise heat map), then write the page
 # runs/demo/index.html. SEEDS="0 1 2" runs the full protocol, MODES=simgan one system; finished
 # stages are reused, so an interrupted demo resumes.
-# `make test`: install, then run the tests.
+# `make test`: install (with the optional Ray extra, whose launcher has a test), then run the
+# tests.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfgan3d-installed
+RAY_STAMP := $(VENV)/.tfgan3d-ray-installed
 SEEDS ?= 0
 MODES ?= pix2pix simgan sim2real fcr_alphagan
 
@@ -23,10 +25,15 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-serving.txt setup.p
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# The Ray launcher's extra (requirements-ray.txt): the tests install it, a plain setup does not.
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(PY) -m pip install -q -r requirements-ray.txt
+	touch $(RAY_STAMP)
+
 demo: setup
 	$(PY) -m tfgan3d.tools.demo --out runs/demo --modes $(MODES) --seeds $(SEEDS) --preset quick
 
-test: setup
+test: setup $(RAY_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 bench: setup

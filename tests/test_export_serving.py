@@ -25,11 +25,10 @@ pytest.importorskip("tensorflow_serving", reason="tensorflow-serving-api is not 
 from tfgan3d import export, warmup  # noqa: E402
 from tfgan3d.io import from_uint8, save_npy, save_png  # noqa: E402
 from tfgan3d.tools import serve_client  # noqa: E402
-from tfgan3d.trainers import runner  # noqa: E402
+from shared_tiny import WARMUP  # noqa: E402
 
 MODES = ("pix2pix", "simgan", "sim2real", "fcr_alphagan")
 STAND_IN = Path(__file__).parent / "tf_serving_stand_in.py"
-WARMUP = 2
 
 
 def _rng_image(shape, seed):
@@ -37,16 +36,14 @@ def _rng_image(shape, seed):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, shared_tiny):
     """{"runs": {mode: run folder}, "out": export folder, "report": the stand-in's report,
-    "files": {model: input file}}; the stand-in serves until the module ends."""
+    "files": {model: input file}}; the stand-in serves until the module ends. The runs and
+    their export (--warmup 2, one folder) are the session's shared ones (tests/shared_tiny.py),
+    which test_predict reads too."""
     root = tmp_path_factory.mktemp("serving")
-    runs = {mode: runner.run_mode(mode, {"preset": "tiny", "steps": 2,
-                                         "run_dir": str(root / "runs")}).path
-            for mode in MODES}
-    out = root / "export"
-    for mode in MODES:
-        assert export.main([str(runs[mode]), "--out", str(out), "--warmup", str(WARMUP)]) == 0
+    runs = {mode: shared_tiny.run(mode) for mode in MODES}
+    out = shared_tiny.export()
     files = _input_files(root / "inputs")
     report_path, log = root / "report.json", open(root / "stand_in.log", "wb")
     proc = subprocess.Popen([sys.executable, str(STAND_IN), str(out / "models.config"),
@@ -100,6 +97,10 @@ def _references(served):
     files = served["files"]
     for mode in MODES:
         config, model, mode_def = export.load_trained(served["runs"][mode])
+        if mode == "sim2real":      # the networks an export tracks: every one of the scheme's
+            assert set(mode_def.export_parts(model)) == {
+                "encoder_sim", "encoder_real", "decoder_sim", "decoder_real", "depth_decoder",
+                "seg_decoder"}
         if mode in ("pix2pix", "sim2real", "simgan"):
             pixels = np.asarray(serve_client._read_image(files[mode], 1 if mode == "simgan"
                                                          else 3))[None]
@@ -276,9 +277,19 @@ def test_onnx_parity_per_mode(served, tmp_path):
                               "(requirements-dev.txt)")
     pytest.importorskip("tf2onnx", reason="tf2onnx is not installed (requirements-dev.txt)")
     from tfgan3d import onnx_export
+    # Converted as a user converts them, in a fresh process (`tfgan3d-export --format onnx`
+    # does the same); one process for the four runs.
+    script = ("import json, sys\nfrom tfgan3d import onnx_export\n"
+              "print(json.dumps({m: {k: str(v) for k, v in onnx_export.export_run_onnx(r, "
+              "sys.argv[2]).items()} for m, r in json.loads(sys.argv[1]).items()}))")
+    done = subprocess.run([sys.executable, "-c", script,
+                           json.dumps({m: str(served["runs"][m]) for m in MODES}), str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    converted = json.loads(done.stdout.strip().splitlines()[-1])
     diffs = {}
     for mode in MODES:
-        paths = onnx_export.export_run_onnx(served["runs"][mode], tmp_path)
+        paths = {k: Path(v) for k, v in converted[mode].items()}
         assert sorted(paths) == sorted(onnx_export.NETWORKS[mode])
         config, model, mode_def = export.load_trained(served["runs"][mode])
         parts = mode_def.export_parts(model)

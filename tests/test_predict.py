@@ -1,5 +1,5 @@
 """`python -m tfgan3d.predict` and `tfgan3d.load` on files the tests write: every mode's tiny
-run (2 training steps, shared per module) on images whose sizes are not multiples of
+run (2 training steps, shared with test_export_serving) on images whose sizes are not multiples of
 2**n_down, in PNG, JPEG, 16-bit and grey; the run folder and its export agree; bad files stop
 with one error line and leave what was written. Plus the pad / crop helper's worked examples."""
 import csv
@@ -13,7 +13,6 @@ from PIL import Image
 
 import tfgan3d
 from tfgan3d import export, predict, serving
-from tfgan3d.trainers import runner
 
 # A run folder and its export run the same signatures; traced twice they may differ by float
 # round-off only.
@@ -54,19 +53,12 @@ def test_with_padding_gives_fn_the_next_multiple_and_crops_back_exactly():
 
 # ----------------------------------------------------------------------------- fixtures
 
-def _train(tmp_path_factory, mode, **options):
-    run_dir = tmp_path_factory.mktemp(f"runs-{mode}")
-    return runner.run_mode(mode, {"preset": "tiny", "run_dir": str(run_dir),
-                                  "sample_every": 1000, **options}).path
-
+# The session's shared tiny runs (2 training steps each) and their export (tests/shared_tiny.py):
+# predict only reads them, as test_export_serving does.
 
 @pytest.fixture(scope="module")
-def pix2pix_run(tmp_path_factory):
-    return _train(tmp_path_factory, "pix2pix", steps=2, checkpoint_every=2)
-
-
-def _export(run, tmp_path_factory):
-    return export.export_run(run, tmp_path_factory.mktemp("serving"))
+def pix2pix_run(shared_tiny):
+    return shared_tiny.run("pix2pix")
 
 
 def _png(path, array):
@@ -97,12 +89,12 @@ def _rows(out):
 # ----------------------------------------------------------------------------- pix2pix
 
 def test_pix2pix_any_size_and_format_run_folder_and_export_agree(pix2pix_run, tmp_path,
-                                                                  tmp_path_factory):
+                                                                  shared_tiny):
     sizes = _photos(tmp_path / "photos")
     out_run, out_export = tmp_path / "depth_run", tmp_path / "depth_export"
     assert predict.main([str(pix2pix_run), "--input", str(tmp_path / "photos"), "--out",
                          str(out_run), "--side-by-side", "--batch-size", "2"]) == 0
-    saved = _export(pix2pix_run, tmp_path_factory)
+    saved = shared_tiny.model("pix2pix")
     assert predict.main([str(saved), "--input", str(tmp_path / "photos"), "--out",
                          str(out_export)]) == 0
     index = json.loads((out_run / "predictions.json").read_text())
@@ -200,9 +192,8 @@ def test_bad_files_stop_with_one_line_and_earlier_outputs_survive(pix2pix_run, t
 
 # ----------------------------------------------------------------------------- simgan
 
-def test_simgan_refines_at_the_input_bit_depth_and_carries_labels(tmp_path, tmp_path_factory):
-    run = _train(tmp_path_factory, "simgan", steps=2, checkpoint_every=2, pretrain_r_steps=1,
-                 pretrain_d_steps=1)
+def test_simgan_refines_at_the_input_bit_depth_and_carries_labels(tmp_path, shared_tiny):
+    run = shared_tiny.run("simgan")
     folder = tmp_path / "synthetic"
     folder.mkdir()
     rng = np.random.default_rng(4)
@@ -220,7 +211,7 @@ def test_simgan_refines_at_the_input_bit_depth_and_carries_labels(tmp_path, tmp_
     with open(out / "labels.csv") as f:
         assert list(csv.reader(f)) == [["file", "gaze_x", "gaze_y"], ["e0.png", "0.1", "0.2"],
                                        ["e1.png", "0.3", "0.4"], ["e2.png", "0.5", "0.6"]]
-    saved = _export(run, tmp_path_factory)
+    saved = shared_tiny.model("simgan")
     a = tfgan3d.load(run).predict(str(folder / "e1.png"))["refined"]
     b = tfgan3d.load(saved).predict(str(folder / "e1.png"))["refined"]
     assert a.dtype == np.uint16 and np.abs(a.astype(int) - b.astype(int)).max() <= 1
@@ -228,8 +219,8 @@ def test_simgan_refines_at_the_input_bit_depth_and_carries_labels(tmp_path, tmp_
 
 # ----------------------------------------------------------------------------- sim2real
 
-def test_sim2real_depth_segmentation_and_translations(tmp_path, tmp_path_factory):
-    run = _train(tmp_path_factory, "sim2real", steps=2, checkpoint_every=1)
+def test_sim2real_depth_segmentation_and_translations(tmp_path, shared_tiny):
+    run = shared_tiny.run("sim2real")
     _photos(tmp_path / "photos")
     out = tmp_path / "out"
     assert predict.main([str(run), "--input", str(tmp_path / "photos"), "--out", str(out),
@@ -241,7 +232,7 @@ def test_sim2real_depth_segmentation_and_translations(tmp_path, tmp_path_factory
     assert colour.shape == (30, 41, 3)
     assert np.asarray(Image.open(out / "b_photo_to_real.png")).shape == (30, 41, 3)
     assert np.load(out / "e_grey16_depth.npy").shape == (26, 35)
-    saved = _export(run, tmp_path_factory)
+    saved = shared_tiny.model("sim2real")
     image = predict.read_image(tmp_path / "photos" / "a_rgb.png", 3)
     from_run, from_export = tfgan3d.load(run), tfgan3d.load(saved)
     for domain in ("real", "sim"):
@@ -257,10 +248,9 @@ def test_sim2real_depth_segmentation_and_translations(tmp_path, tmp_path_factory
 # ----------------------------------------------------------------------------- fcr_alphagan
 
 def test_fcr_reconstructs_generates_interpolates_and_refuses_bad_scenes(tmp_path,
-                                                                        tmp_path_factory,
+                                                                        shared_tiny,
                                                                         capsys):
-    run = _train(tmp_path_factory, "fcr_alphagan", steps=2, phase2_start=2,
-                 checkpoint_every=2)
+    run = shared_tiny.run("fcr_alphagan")
     grid = tuple(json.loads((run / "config.json").read_text())["grid"])
     rng = np.random.default_rng(5)
     scenes = tmp_path / "scenes"
@@ -284,9 +274,8 @@ def test_fcr_reconstructs_generates_interpolates_and_refuses_bad_scenes(tmp_path
     np.testing.assert_array_equal(np.load(out / "interpolated_0000_raw.npy"), raw)
     np.testing.assert_array_equal(np.load(out / "interpolated_0002_raw.npy"),
                                   np.load(out / "two_raw.npy"))
-    saved = export.export_run(run, tmp_path_factory.mktemp("serving"))
     a = tfgan3d.load(run).predict(one)
-    b = tfgan3d.load(saved["autoencoder"]).predict(one)
+    b = tfgan3d.load(shared_tiny.model("fcr_alphagan_autoencoder")).predict(one)
     np.testing.assert_array_equal(a["raw"], raw)
     np.testing.assert_array_equal(a["raw"], b["raw"])
     np.testing.assert_array_equal(a["refined"], b["refined"])

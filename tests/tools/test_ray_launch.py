@@ -1,7 +1,6 @@
 """tools/ray_launch: a local Ray cluster of two workers trains pix2pix (tiny) with TF_CONFIG
 set by Ray Train's TensorflowTrainer. Skipped when ray is not installed (an optional extra:
-requirements-ray.txt), and unless TFGAN3D_RAY_TEST=1: Ray's start plus two TensorFlow
-workers take minutes on 2 cores."""
+requirements-ray.txt, which `make test` installs)."""
 import json
 import os
 import subprocess
@@ -13,13 +12,8 @@ from tfgan3d.tools import ray_launch
 
 
 def ray_or_skip():
-    """Skips unless ray is installed and TFGAN3D_RAY_TEST=1 (the test starts a Ray cluster and
-    two TensorFlow workers: minutes on 2 cores, so the default suite leaves it out)."""
     pytest.importorskip("ray", reason="ray is not installed (pip install -r "
                                       "requirements-ray.txt); the Ray launcher is optional")
-    if os.environ.get("TFGAN3D_RAY_TEST") != "1":
-        pytest.skip("heavy (a local Ray cluster of two TensorFlow workers, minutes on 2 "
-                    "cores): set TFGAN3D_RAY_TEST=1 to run it")
 
 
 def test_paths_are_made_absolute(tmp_path, monkeypatch):

@@ -1,11 +1,9 @@
-"""The fcr_alphagan mode end to end on the tiny preset: phases, resume across the switch, export."""
-import subprocess
-import sys
-
+"""The fcr_alphagan mode end to end on the tiny preset: phases and resume across the switch
+(its export is served in tests/test_export_serving.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_helpers import read_rows, serving_script
+from run_helpers import read_rows
 
 from tfgan3d import export
 from tfgan3d.trainers import runner
@@ -54,41 +52,6 @@ def test_fixed_z_samples_are_written(resumed_run):
     assert "generate_refine_0000008.npy" not in names
     labels = np.load(path / "samples" / "generate_0000012.npy")
     assert labels.shape == (2, 16, 16, 16) and labels.max() < 12
-
-
-SERVE = serving_script("""
-    out = {}
-    gen = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-    enc = tf.saved_model.load(sys.argv[2]).signatures["serving_default"]
-    ae = tf.saved_model.load(sys.argv[3]).signatures["serving_default"]
-    voxels = tf.constant(np.load(sys.argv[4]))
-    z = enc(voxels=voxels)["z"]
-    out["z"] = z.numpy()
-    out["gen_labels"] = gen(z=z)["labels"].numpy()
-    out["ae_rec"] = ae(voxels=voxels)["reconstruction"].numpy()
-    np.savez(sys.argv[5], **out)
-""")
-
-
-def test_export_three_models_served_without_tfgan3d(resumed_run, tmp_path):
-    path, _ = resumed_run
-    paths = export.export_run(path, tmp_path)
-    assert set(paths) == {"generator", "encoder", "autoencoder"}
-    voxels = np.random.default_rng(0).integers(0, 12, (2, 16, 16, 16)).astype(np.int32)
-    np.save(tmp_path / "voxels.npy", voxels)
-    out = subprocess.run([sys.executable, "-c", SERVE, str(paths["generator"]),
-                          str(paths["encoder"]), str(paths["autoencoder"]),
-                          str(tmp_path / "voxels.npy"), str(tmp_path / "out.npz")],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    served = np.load(tmp_path / "out.npz")
-    config, model, _ = export.load_trained(path)
-    z = model.encode(tf.one_hot(voxels, 12)).numpy()
-    np.testing.assert_allclose(served["z"], z, atol=1e-4)
-    # Decoding the served code gives the served autoencoder's reconstruction.
-    np.testing.assert_array_equal(served["gen_labels"], served["ae_rec"])
-    expected = np.argmax(model.decode(z).numpy(), -1)
-    assert np.mean(served["ae_rec"] == expected) > 0.999
 
 
 def test_float16_runs_get_loss_scaling(monkeypatch):

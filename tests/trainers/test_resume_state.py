@@ -3,11 +3,15 @@ checkpointed objects (network weights and batch-norm statistics, every optimizer
 iteration counter, learning rates, SimGAN's history buffer, the step counter) equal what the
 run held when it saved its newest checkpoint.
 
-Each mode trains a few tiny iterations in this process with a linear learning-rate decay from
-step 0 (so the rate changes every iteration), checkpointing at the end. The state it holds
-then is written out; the run is resumed with nothing left to do (its step count reached), and
-the restored state is written out too. Both must equal the newest checkpoint, key for key.
+Each mode trains a few tiny iterations in this process (once for the module) with a linear
+learning-rate decay from step 0 (so the rate changes every iteration), checkpointing every
+step. The state it holds at the end is written out; a copy of the run is resumed with nothing
+left to do (its step count reached), and the restored state is written out too. Both must
+equal the newest checkpoint, key for key. Another copy loses its newest checkpoint's index and
+is resumed from the one before.
 """
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +19,7 @@ from run_helpers import read_rows
 
 from tfgan3d.trainers import runner
 
-COMMON = {"preset": "tiny", "log_every": 1, "sample_every": 1000, "checkpoint_every": 2,
+COMMON = {"preset": "tiny", "log_every": 1, "sample_every": 1000, "checkpoint_every": 1,
           "lr_schedule": "linear", "lr_decay_start": 0.0}
 MODES = {
     "pix2pix": {"steps": 2},
@@ -40,20 +44,38 @@ def assert_same_state(a: dict, b: dict, what: str):
     assert not different, f"{what}: {len(different)} values differ, e.g. {different[:5]}"
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-def test_resume_restores_every_saved_value(mode, tmp_path):
-    run = runner.run_mode(mode, {**COMMON, **MODES[mode], "run_dir": str(tmp_path / "runs")})
-    newest = tf.train.latest_checkpoint(str(run.checkpoint_dir))
-    held = state(run.checkpoint.write(str(tmp_path / "held" / "ckpt")))
+@pytest.fixture(scope="module", params=list(MODES))
+def trained(request, tmp_path_factory):
+    """(mode, run folder, the state the run held when it ended): one tiny run per mode, made
+    once; each test resumes its own copy of the folder (`copy_of`)."""
+    mode = request.param
+    root = tmp_path_factory.mktemp(f"trained-{mode}")
+    run = runner.run_mode(mode, {**COMMON, **MODES[mode], "run_dir": str(root / "runs")})
+    held = state(run.checkpoint.write(str(root / "held" / "ckpt")))
+    return mode, run.path, held
+
+
+def copy_of(trained, tmp_path):
+    """(runs folder, run folder): a copy of the trained run's folder under tmp_path/runs."""
+    path = trained[1]
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    return runs, shutil.copytree(path, runs / path.name)
+
+
+def test_resume_restores_every_saved_value(trained, tmp_path):
+    mode, _, held = trained
+    runs, path = copy_of(trained, tmp_path)
+    newest = tf.train.latest_checkpoint(str(path / "checkpoints"))
     saved = state(newest)
     # Random streams ("rng/") included: a sample drawn after the last checkpoint must leave
     # the model's seed generator as the checkpoint holds it.
     assert_same_state(held, saved, "the state at the end of the run vs its newest checkpoint")
     final_step = int(saved["step/.ATTRIBUTES/VARIABLE_VALUE"])
-    assert final_step == int(read_rows(run.path)[-1]["step"])
+    assert final_step == int(read_rows(path)[-1]["step"])
 
-    resumed = runner.run_mode(mode, {"resume": str(run.path), "run_dir": str(tmp_path / "runs")})
-    assert resumed.path == run.path and int(resumed.step.numpy()) == final_step
+    resumed = runner.run_mode(mode, {"resume": str(path), "run_dir": str(runs)})
+    assert resumed.path == path and int(resumed.step.numpy()) == final_step
     restored = state(resumed.checkpoint.write(str(tmp_path / "restored" / "ckpt")))
     assert_same_state(restored, saved, "the restored state vs the newest checkpoint")
 
@@ -82,32 +104,30 @@ def test_resume_restores_every_saved_value(mode, tmp_path):
         assert logged < float(COMMON.get("lr", 1.0))
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-def test_fallback_resume_saves_the_step_it_fell_back_from(mode, tmp_path):
+def test_fallback_resume_saves_the_step_it_fell_back_from(trained, tmp_path):
     """The newest checkpoint loses its index while the `checkpoint` state file still names it
     (a disk error, not a kill): the resume restores the one before, moves the damaged files
     aside (never deleted), rewrites the state file, and saves the redone step again. A stale
     state file used to make the saver skip that step, so its training was on disk nowhere."""
-    runs = tmp_path / "runs"
-    run = runner.run_mode(mode, {**COMMON, **MODES[mode], "checkpoint_every": 1,
-                                 "run_dir": str(runs)})
-    ckpts = run.checkpoint_dir
+    mode = trained[0]
+    runs, path = copy_of(trained, tmp_path)
+    ckpts = path / "checkpoints"
     final = runner.checkpoint_numbers(ckpts)[0]
     assert tf.train.latest_checkpoint(str(ckpts)).endswith(f"ckpt-{final}")
     (ckpts / f"ckpt-{final}.index").unlink()
     data = [p.name for p in ckpts.glob(f"ckpt-{final}.data-*")]
     assert data
 
-    resumed = runner.run_mode(mode, {"resume": str(run.path), "run_dir": str(runs)})
+    resumed = runner.run_mode(mode, {"resume": str(path), "run_dir": str(runs)})
     assert int(resumed.step.numpy()) == final
     assert runner.verify_checkpoint(ckpts / f"ckpt-{final}") is None, "the redone step was not saved"
     aside = ckpts / f"ckpt-{final}.damaged"
     assert sorted(p.name for p in aside.iterdir()) == sorted(data)
     assert tf.train.latest_checkpoint(str(ckpts)) == str(ckpts / f"ckpt-{final}")
-    assert [int(r["step"]) for r in read_rows(run.path)] == list(range(1, final + 1))
+    assert [int(r["step"]) for r in read_rows(path)] == list(range(1, final + 1))
 
     # A later resume restores the redone checkpoint itself: nothing left to redo or set aside.
-    again = runner.run_mode(mode, {"resume": str(run.path), "run_dir": str(runs)})
+    again = runner.run_mode(mode, {"resume": str(path), "run_dir": str(runs)})
     assert int(again.step.numpy()) == final
     assert sorted(p.name for p in ckpts.iterdir() if p.name.endswith((".damaged", "-2"))) == \
         [aside.name]

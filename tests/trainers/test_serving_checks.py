@@ -1,8 +1,9 @@
 """Serving signatures check what they get: every bad request to an exported model (wrong
 rank, channels, grid, latent shape, labels, values) is an InvalidArgumentError naming what was
 expected, and the serving process stays alive (a rank-3 image used to abort it in a oneDNN
-convolution). The models are the tiny presets' networks, untrained: the checks do not depend
-on the weights. Multi-part exports are all or nothing."""
+convolution). The models are the tiny presets' networks after two training steps (the
+session's shared export): the checks do not depend on the weights. Multi-part exports are all
+or nothing."""
 import os
 import subprocess
 import sys
@@ -29,20 +30,12 @@ def tiny_model(mode):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serving")
-    paths = {}
-    for mode in TINY:
-        config, model, module = tiny_model(mode)
-        tracked = list(module.export_parts(model).values())
-        parts = module.serving(model, config)
-        if list(parts) != [""]:
-            models = {f"{mode}_{part}": e for part, e in parts.items()}
-            paths.update({k: str(v) for k, v in export.export_together(
-                models, tracked, out, {k: 1 for k in models}).items()})
-        else:
-            paths[mode] = str(export.export_endpoints(parts[""], tracked, out, mode, 1))
-    return paths
+def exported(shared_tiny):
+    """{model: SavedModel folder}: the session's shared export of every mode's tiny run
+    (tests/shared_tiny.py), as `tfgan3d-export` writes it."""
+    names = ("pix2pix", "simgan", "sim2real", "fcr_alphagan_encoder",
+             "fcr_alphagan_generator", "fcr_alphagan_autoencoder")
+    return {name: str(shared_tiny.model(name)) for name in names}
 
 
 # (model, signature input, bad request as numpy code, words the error must hold), then a

@@ -1,13 +1,12 @@
 """The sim2real mode end to end on the tiny preset: stage 1 then stage 2 in one run, stage 2
-of a second run started from the first run's stage-1 checkpoint, errors, export."""
+of a second run started from the first run's stage-1 checkpoint, errors (its export is served
+in tests/test_export_serving.py)."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from run_helpers import read_rows, serving_script
+from run_helpers import read_rows
 
 from tfgan3d import train
 from tfgan3d.trainers import runner
@@ -126,44 +125,6 @@ def test_steps_flag_and_bad_sizes_are_named(tmp_path):
         train.main(args + ["--stage2-trains", "encoders,depth"])
     assert "--stage2-trains: expected a comma-separated subset" in str(err.value)
     assert not list(tmp_path.iterdir())
-
-
-SERVE = serving_script("""
-    served = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-    out = served(rgb=tf.constant(np.load(sys.argv[2])))
-    print("KEYS", ",".join(sorted(out)), out["depth"].dtype.name, out["segmentation"].dtype.name)
-    np.save(sys.argv[3], out["depth"].numpy())
-    np.save(sys.argv[4], out["segmentation"].numpy())
-""")
-
-
-def test_export_serves_depth_and_segmentation(runs, tmp_path):
-    from tfgan3d import export
-    from tfgan3d.trainers import sim2real
-
-    _, b = runs
-    config, model, mode = export.load_trained(b)
-    assert mode is sim2real.MODE
-    # export.export_run(b, ...) without loading the run a second time:
-    path = export.export_endpoints(mode.serving(model, config)[""],
-                                   list(mode.export_parts(model).values()),
-                                   tmp_path / "serving", "sim2real", 1)
-    rgb = np.random.default_rng(0).integers(0, 256, (2, 16, 32, 3), dtype=np.uint8)
-    np.save(tmp_path / "rgb.npy", rgb)
-    # Served in a fresh interpreter where tfgan3d cannot be imported, as on a serving host.
-    out = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "rgb.npy"),
-                          str(tmp_path / "depth.npy"), str(tmp_path / "seg.npy")],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "KEYS depth,segmentation float32 int32" in out.stdout
-    depth_served, seg_served = np.load(tmp_path / "depth.npy"), np.load(tmp_path / "seg.npy")
-    assert depth_served.shape == (2, 16, 32, 1) and seg_served.shape == (2, 16, 32)
-    depth, logits = sim2real.predict(model, rgb.astype("float32") / 127.5 - 1)
-    np.testing.assert_allclose(depth_served, depth, atol=1e-4)
-    np.testing.assert_array_equal(seg_served, np.argmax(logits, -1))
-    assert 0 <= depth_served.min() and depth_served.max() <= config.max_depth
-    assert set(sim2real.export_parts(model)) == {"encoder_sim", "encoder_real", "decoder_sim",
-                                                 "decoder_real", "depth_decoder", "seg_decoder"}
 
 
 def test_latent_alignment_of_a_trained_run(runs):
