@@ -1,5 +1,5 @@
 """Tiny trained runs and their serving export, made once per test session and shared by the
-test modules that only read them (test_predict, test_export_serving).
+test modules that only read them (test_predict, test_export_serving, test_serving_checks).
 
 Under pytest-xdist each worker is its own process with its own session fixtures, so the runs
 live in the folder above the workers' base temporary folders, and a file lock per item lets
@@ -61,6 +61,14 @@ def _made_once(root: Path, name: str, make) -> Path:
     return final
 
 
+def _has_serving_api() -> bool:
+    try:
+        import tensorflow_serving.apis.prediction_log_pb2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class SharedTiny:
     def __init__(self, root: Path):
         self.root = root
@@ -79,13 +87,18 @@ class SharedTiny:
 
     def mode_export(self, mode: str) -> Path:
         """A folder with `mode`'s run exported alone (`tfgan3d-export RUN --out DIR --warmup
-        2`): DIR/<model>/1 for each of its models. The run is made first, outside this
-        item's lock, so that a worker waiting for a run never holds an export's lock."""
+        2`, without --warmup when tensorflow-serving-api is missing): DIR/<model>/1 for each of
+        its models. The run is made first, outside this item's lock, so that a worker waiting
+        for a run never holds an export's lock."""
         from tfgan3d import export
         run = self.run(mode)
 
+        # Warm-up records are tensorflow_serving protos: without that package (an optional
+        # install) the export has none, and test_export_serving, which checks them, skips.
+        warmup = ["--warmup", str(WARMUP)] if _has_serving_api() else []
+
         def make(staging):
-            assert export.main([str(run), "--out", str(staging), "--warmup", str(WARMUP)]) == 0
+            assert export.main([str(run), "--out", str(staging), *warmup]) == 0
 
         return _made_once(self.root, f"export-{mode}", make)
 
